@@ -1,0 +1,41 @@
+# Front door. Everything real happens in CMake; these targets are the README's commands.
+#   make          build (Release) into build/
+#   make demo     install missing packages, build, train the default model
+#   make test     install missing packages, build, run every test suite
+#   make bench    CPU benchmark next to PyTorch (python3-torch)
+#   make check-reference   compare forward/backward with PyTorch
+#   make clean
+BUILD  ?= build
+JOBS   ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all build configure deps demo test bench check-reference clean
+
+all: build
+
+configure:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > $(BUILD).configure.log 2>&1 \
+	  || (cat $(BUILD).configure.log; exit 1)
+	@grep -E "^-- basin:" $(BUILD).configure.log || true
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	@bash cmake/deps.sh
+
+demo: deps build
+	@bash apps/demo.sh $(BUILD)
+
+test: deps build
+	@cd $(BUILD) && ctest --output-on-failure
+
+bench: deps build
+	@bash apps/bench.sh $(BUILD)
+
+check-reference: build
+	@bash cmake/deps.sh --reference
+	@bash tests/reference/check.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD).configure.log

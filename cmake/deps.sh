@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages basin needs when they are missing: apt-get as
+# root, sudo when available, otherwise prints the one command to run.
+#   deps.sh              build and test packages
+#   deps.sh --reference  also PyTorch for the reference checks and benchmarks
+set -euo pipefail
+packages=(cmake g++ make zlib1g-dev libstb-dev doctest-dev dataset-fashion-mnist)
+if [[ "${1:-}" == "--reference" ]]; then packages+=(python3-torch python3-numpy); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+echo "basin: installing missing packages: ${missing[*]}"
+if [[ $(id -u) -eq 0 ]]; then
+  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $cmd
+elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  sudo apt-get update -q >/dev/null && sudo DEBIAN_FRONTEND=noninteractive $cmd
+else
+  echo "basin: cannot install packages without root. Run:" >&2
+  echo "  sudo apt-get update && sudo $cmd" >&2
+  exit 1
+fi

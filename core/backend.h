@@ -1,0 +1,180 @@
+// The one interface every device implements: allocation, transfers and the
+// kernels the op front-end (core/ops_*.cpp) calls after it has checked shapes,
+// dtypes and devices. core/cpu/ is the reference implementation; cuda/
+// registers a second one. Adding an op = a method here, a CPU kernel, a CUDA
+// kernel, and one case in the parity table (tests/parity_cases.h).
+//
+// Contract for every kernel unless its comment says otherwise:
+//  - all tensors are on this backend's device and already allocated;
+//  - inputs and outputs are contiguous (offset may be non-zero);
+//  - floating kernels accept f32 and f64 (CUDA may reject f64 with an Error);
+//  - outputs are overwritten, never accumulated into;
+//  - reductions are deterministic (same inputs -> same bits).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace basin {
+
+enum class UnaryOp { Neg, Exp, Log, Relu, Sqrt, Abs, Sign, Square, Reciprocal };
+
+// Binary ops; ReluGrad(a, b) = a * (b > 0) (gradient a through a ReLU of b).
+// Compare ops (Ge, Gt, Lt, Eq) produce 1 or 0 in the output dtype.
+enum class BinaryOp { Add, Sub, Mul, Div, Max, Min, ReluGrad, Ge, Gt, Lt, Eq };
+
+struct Conv2dParams {
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  int dilation_h = 1, dilation_w = 1;
+};
+
+struct Pool2dParams {
+  int kernel_h = 2, kernel_w = 2;
+  int stride_h = 2, stride_w = 2;
+  int pad_h = 0, pad_w = 0;
+  bool count_include_pad = true;  // avg pool only
+};
+
+// Output size of a convolution or pooling window along one dim.
+inline int64_t window_out_size(int64_t in, int kernel, int stride, int pad, int dilation = 1) {
+  return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+}
+
+// Augmentation of one uint8 batch into normalised float (see data/augment.h).
+// Sample i draws philox4x32(seed, offset + i): crop dy = v[0] % (2*pad+1),
+// dx = v[1] % (2*pad+1), flip = flip_prob > 0 && uniform(v[2]) < flip_prob.
+// Output pixel (c, y, x) of sample i = (src(c, y+dy-pad, x'+dx-pad)/255 - mean[c]) / std[c]
+// with x' = W-1-x when flipped; outside the image: reflect or zero padding.
+struct AugmentSpec {
+  int pad = 0;              // 0 = no crop
+  bool reflect_pad = false; // else zero padding (zero in uint8 space, before normalising)
+  float flip_prob = 0.0f;
+  float mean[4] = {0, 0, 0, 0};
+  float std[4] = {1, 1, 1, 1};
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // --- memory and transfers ---
+  virtual void* allocate(size_t nbytes) = 0;
+  virtual void deallocate(void* ptr, size_t nbytes) = 0;
+  virtual void copy_from_host(void* dst, const void* src, size_t nbytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t nbytes) = 0;
+  virtual void copy_device(void* dst, const void* src, size_t nbytes) = 0;  // same device
+  virtual void synchronize() {}
+
+  // --- layout ---
+  virtual void fill(Tensor& out, double value) = 0;  // any dtype; out may be strided
+  // dst = src elementwise; same shape and dtype; both may be strided (not overlapping).
+  virtual void copy_strided(const Tensor& src, Tensor& dst) = 0;
+  // dst = src converted; same numel, contiguous; float->int truncates toward zero.
+  virtual void cast(const Tensor& src, Tensor& dst) = 0;
+
+  // --- elementwise ---
+  virtual void unary(UnaryOp op, const Tensor& a, Tensor& out) = 0;
+  // a and b have out's shape but may be strided (stride 0 = broadcast); out
+  // contiguous and allowed to alias a (in-place ops).
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  virtual void binary_scalar(BinaryOp op, const Tensor& a, double s, Tensor& out) = 0;  // out = a op s
+
+  // --- reductions ---
+  // a viewed as [outer, n, inner]; out[o, i] = sum_k a[o, k, i]  (out has outer*inner elems)
+  virtual void sum_dim(const Tensor& a, int64_t outer, int64_t n, int64_t inner, Tensor& out) = 0;
+  // a viewed as [outer, n, inner]; out[o, i] = max_k a[o, k, i]
+  virtual void max_dim(const Tensor& a, int64_t outer, int64_t n, int64_t inner, Tensor& out) = 0;
+  // a [rows, cols] floating; out i64 [rows]: first index of the maximum
+  virtual void argmax_rows(const Tensor& a, Tensor& out) = 0;
+  // a [rows, cols]; values [rows, k] (a's dtype) and indices i64 [rows, k],
+  // descending, ties broken by the lower index.
+  virtual void topk_rows(const Tensor& a, int64_t k, Tensor& values, Tensor& indices) = 0;
+  // out (one element, a's dtype) = sum_i a[i] * b[i]; accumulated in double on the CPU
+  virtual void dot(const Tensor& a, const Tensor& b, Tensor& out) = 0;
+
+  // --- dense linear algebra (row-major) ---
+  // For each of `batch` problems: C = alpha * op(A) * op(B) + beta * C, with
+  // op(A) [M, K], op(B) [K, N], C [M, N]. A is stored [M, K] (or [K, M] when
+  // trans_a), B [K, N] (or [N, K] when trans_b). Batch strides are the matrix
+  // sizes; a batch stride of 0 for B is requested by b_broadcast.
+  virtual void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                    double alpha, const Tensor& A, const Tensor& B, double beta, Tensor& C,
+                    bool b_broadcast = false) = 0;
+
+  // --- convolution, NCHW, groups = 1 ---
+  // x [N, Cin, H, W], w [Cout, Cin, KH, KW], bias [Cout] or undefined, y [N, Cout, OH, OW]
+  virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y,
+                              const Conv2dParams& p) = 0;
+  virtual void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx,
+                                     const Conv2dParams& p) = 0;
+  virtual void conv2d_backward_weight(const Tensor& gy, const Tensor& x, Tensor& gw,
+                                      const Conv2dParams& p) = 0;
+
+  // --- batch normalisation over (N, H, W) per channel; x [N, C, H, W] or [N, C] ---
+  // Training: batch statistics; save_mean / save_invstd [C] receive mean and
+  // 1/sqrt(biased var + eps). When update_running, running_mean/var [C] become
+  // (1-momentum)*running + momentum*batch (running var uses the unbiased var).
+  // gamma/beta may be undefined (no affine).
+  virtual void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                Tensor& running_mean, Tensor& running_var, bool update_running,
+                                double momentum, double eps, Tensor& y, Tensor& save_mean,
+                                Tensor& save_invstd) = 0;
+  virtual void batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                               const Tensor& running_mean, const Tensor& running_var, double eps,
+                               Tensor& y) = 0;
+  // Gradients of the training-mode forward. ggamma/gbeta may be undefined (not wanted).
+  virtual void batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                                   const Tensor& save_mean, const Tensor& save_invstd, Tensor& gx,
+                                   Tensor& ggamma, Tensor& gbeta) = 0;
+
+  // --- pooling, NCHW ---
+  // indices i32 [N, C, OH, OW]: flat h*W+w position of the max inside its plane
+  virtual void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices,
+                                  const Pool2dParams& p) = 0;
+  virtual void max_pool2d_backward(const Tensor& gy, const Tensor& indices, Tensor& gx) = 0;
+  virtual void avg_pool2d_forward(const Tensor& x, Tensor& y, const Pool2dParams& p) = 0;
+  virtual void avg_pool2d_backward(const Tensor& gy, Tensor& gx, const Pool2dParams& p) = 0;
+
+  // --- softmax family over the last dim of [rows, cols] ---
+  virtual void softmax_rows(const Tensor& x, Tensor& y, bool log) = 0;
+  // gx from gy and the forward output y (softmax or log_softmax)
+  virtual void softmax_backward_rows(const Tensor& gy, const Tensor& y, bool log, Tensor& gx) = 0;
+  // Per-sample cross-entropy of logits [N, C] against labels i64 [N] with label
+  // smoothing s: target = (1-s)*onehot + s/C. loss [N].
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double smoothing,
+                                     Tensor& loss) = 0;
+  // glogits[i] = gloss[i] * (softmax(logits[i]) - target[i])
+  virtual void cross_entropy_backward(const Tensor& logits, const Tensor& labels,
+                                      double smoothing, const Tensor& gloss, Tensor& glogits) = 0;
+
+  // --- indexing on dim 0 ---
+  // out[i] = a[idx[i]]; idx i64; any dtype; rows are a's trailing dims
+  virtual void index_select_rows(const Tensor& a, const Tensor& idx, Tensor& out) = 0;
+  // out[idx[i]] += src[i] (accumulates; deterministic)
+  virtual void index_add_rows(const Tensor& src, const Tensor& idx, Tensor& out) = 0;
+
+  // --- random (see core/philox.h: element i uses counter offset + i) ---
+  // uniform: lo + (hi-lo) * philox_uniform_at(seed, offset + i)
+  virtual void fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) = 0;
+  // normal: mean + std * sqrt(-2 log(1 - u1)) * cos(2 pi u2), u1 = uniform_f64(v0, v1),
+  // u2 = uniform_f64(v2, v3) of philox4x32(seed, offset + i), computed in double
+  virtual void fill_normal(Tensor& out, uint64_t seed, uint64_t offset, double mean,
+                           double std) = 0;
+
+  // --- data ---
+  // src u8 [N, C, H, W] -> out f32 [N, C, H, W]; see AugmentSpec
+  virtual void augment(const Tensor& src, const AugmentSpec& spec, uint64_t seed, uint64_t offset,
+                       Tensor& out) = 0;
+};
+
+// The backend for a device; throws basin::Error when that device type has no
+// backend in this build, or the index is out of range.
+Backend& backend_for(Device device);
+Backend& backend_of(const Tensor& t);
+void register_backend(DeviceType type, Backend* backend);
+bool has_backend(DeviceType type);
+
+}  // namespace basin
