@@ -192,8 +192,10 @@ void conv2d_backward_weight(const ConvShape& s, const Conv2dParams& p, const T* 
     std::fill(gw, gw + s.C_out * rows, T(0));
     return;
   }
-  // gw = sum over groups of gy_group [C_out, cols] * col_group^T; the groups are
-  // summed in batch order and each gemm's k order is fixed, so it is deterministic.
+  // gw^T = sum over groups of col_group [rows, cols] * gy_group^T, accumulated in
+  // batch order with each gemm's k order fixed, so it is deterministic. Computing
+  // the transpose keeps the wide operand (col) on the side gemm packs cheaply.
+  T* gw_t = scratch<T>(2, static_cast<size_t>(rows * s.C_out));
   for (int64_t n0 = 0; n0 < s.N; n0 += g_max) {
     const int64_t g = std::min(g_max, s.N - n0);
     const int64_t cols = g * ohw;
@@ -209,9 +211,11 @@ void conv2d_backward_weight(const ConvShape& s, const Conv2dParams& p, const T* 
       im2col_group(s, p, x, n0, g, buf);
       col = buf;
     }
-    gemm<T>(false, true, s.C_out, rows, cols, T(1), gyg, cols, col, cols, n0 == 0 ? T(0) : T(1),
-            gw, rows);
+    gemm<T>(false, true, rows, s.C_out, cols, T(1), col, cols, gyg, cols, n0 == 0 ? T(0) : T(1),
+            gw_t, s.C_out);
   }
+  for (int64_t co = 0; co < s.C_out; ++co)
+    for (int64_t r = 0; r < rows; ++r) gw[co * rows + r] = gw_t[r * s.C_out + co];
 }
 
 #define BASIN_CONV_INSTANTIATE(T)                                                              \

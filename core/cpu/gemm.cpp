@@ -91,6 +91,13 @@ void pack_b_sliver(bool trans_b, const T* B, int64_t ldb, int64_t p0, int64_t kc
       for (; c < cols; ++c) d[c] = src[c];
       for (; c < NR; ++c) d[c] = T(0);
     }
+  } else if (cols == NR) {
+    // Transposing gather: NR read streams, one contiguous write stream.
+    const T* src = B + j0 * ldb + p0;
+    for (int64_t k = 0; k < kc; ++k) {
+      T* d = dst + k * NR;
+      for (int c = 0; c < NR; ++c) d[c] = src[c * ldb + k];
+    }
   } else {
     for (int64_t c = 0; c < cols; ++c) {
       const T* src = B + (j0 + c) * ldb + p0;
