@@ -249,7 +249,7 @@ TEST_CASE("core: cpu sum_dim and max_dim over [outer, n, inner]") {
       check_close(values_of(mx), want_max, 0.0, "max_dim");
     }
   }
-  Tensor a = make(random_values(6, 1), {6}), out = empty({4});
+  Tensor a = make(random_values(6, 1), {6}), out = empty({4}, DType::F64);
   CHECK_THROWS_AS(be().sum_dim(a, 2, 3, 1, out), basin::Error);
 }
 
@@ -257,12 +257,12 @@ TEST_CASE("core: cpu argmax, topk with ties, dot") {
   Tensor a = make({1, 5, 5, 2, 3, 3, -1, 7, 0, 0, 0, 0}, {3, 4});
   Tensor am = empty({3}, DType::I64);
   be().argmax_rows(a, am);
-  CHECK(values_of(am) == std::vector<double>{1, 1, 0});
-  Tensor vals = empty({3, 3}), idx = empty({3, 3}, DType::I64);
+  CHECK(values_of(am) == std::vector<double>{1, 3, 0});
+  Tensor vals = empty({3, 3}, DType::F64), idx = empty({3, 3}, DType::I64);
   be().topk_rows(a, 3, vals, idx);
   CHECK(values_of(vals) == std::vector<double>{5, 5, 2, 7, 3, 3, 0, 0, 0});
   CHECK(values_of(idx) == std::vector<double>{1, 2, 3, 3, 0, 1, 0, 1, 2});
-  Tensor v4 = empty({3, 5}), i4 = empty({3, 5}, DType::I64);
+  Tensor v4 = empty({3, 5}, DType::F64), i4 = empty({3, 5}, DType::I64);
   CHECK_THROWS_AS(be().topk_rows(a, 5, v4, i4), basin::Error);
 
   // topk against a full sort on random rows
@@ -317,7 +317,7 @@ TEST_CASE("core: cpu index_select_rows and index_add_rows with repeated indices"
     check_close(values_of(out), want, tol_for(dtype), "index_add_rows");
   }
   Tensor bad = make({1, 4}, {2}, DType::I64);
-  Tensor a = make(random_values(12, 16), {4, 3}), out = empty({2, 3});
+  Tensor a = make(random_values(12, 16), {4, 3}), out = empty({2, 3}, DType::F64);
   CHECK_THROWS_WITH_AS(be().index_select_rows(a, bad, out), doctest::Contains("index 4"),
                        basin::Error);
   Tensor neg = make({-1, 0}, {2}, DType::I64);

@@ -102,7 +102,7 @@ TEST_CASE("core: cpu batch_norm_backward matches finite differences") {
     const std::vector<double> R = random_values(n, 33);
     Tensor none_rm, none_rv;
     auto forward = [&](Tensor* sm_out, Tensor* si_out) {
-      Tensor x = make(xv, shape), y = empty(shape), sm = empty({C}), si = empty({C});
+      Tensor x = make(xv, shape), y = empty(shape, DType::F64), sm = empty({C}, DType::F64), si = empty({C}, DType::F64);
       Tensor gamma = affine ? make(gv, {C}) : Tensor(), beta = affine ? make(bv, {C}) : Tensor();
       be().batch_norm_train(x, gamma, beta, none_rm, none_rv, false, 0.1, 1e-5, y, sm, si);
       if (sm_out) *sm_out = sm;
@@ -111,7 +111,7 @@ TEST_CASE("core: cpu batch_norm_backward matches finite differences") {
     };
     Tensor sm, si;
     forward(&sm, &si);
-    Tensor gx = empty(shape), gg = empty({C}), gb = empty({C});
+    Tensor gx = empty(shape, DType::F64), gg = empty({C}, DType::F64), gb = empty({C}, DType::F64);
     Tensor x = make(xv, shape), gy = make(R, shape);
     Tensor gamma = affine ? make(gv, {C}) : Tensor();
     Tensor ggamma = affine ? gg : Tensor(), gbeta = affine ? gb : Tensor();
@@ -134,7 +134,7 @@ TEST_CASE("core: cpu softmax and log_softmax forward and backward") {
     for (int64_t c = 0; c < cols; ++c) xv[c] += 1000.0;
     const std::vector<double> R = random_values(rows * cols, 41);
     auto forward = [&] {
-      Tensor x = make(xv, {rows, cols}), y = empty({rows, cols});
+      Tensor x = make(xv, {rows, cols}), y = empty({rows, cols}, DType::F64);
       be().softmax_rows(x, y, log);
       return y;
     };
@@ -148,7 +148,7 @@ TEST_CASE("core: cpu softmax and log_softmax forward and backward") {
         CHECK(yv[r * cols + c] == doctest::Approx(log ? lp : std::exp(lp)).epsilon(1e-12));
       }
     }
-    Tensor gx = empty({rows, cols});
+    Tensor gx = empty({rows, cols}, DType::F64);
     be().softmax_backward_rows(make(R, {rows, cols}), forward(), log, gx);
     auto f = [&] { return weighted_sum(values_of(forward()), R); };
     check_close(values_of(gx), numeric_gradient(xv, f), 1e-6, "softmax gx");
@@ -169,7 +169,7 @@ TEST_CASE("core: cpu cross_entropy with label smoothing, gradient and bad labels
     std::vector<double> xv = random_values(N * C, 50, -4, 4);
     const std::vector<double> gl = random_values(N, 51);
     auto forward = [&] {
-      Tensor x = make(xv, {N, C}), loss = empty({N});
+      Tensor x = make(xv, {N, C}), loss = empty({N}, DType::F64);
       be().cross_entropy_forward(x, labels, s, loss);
       return values_of(loss);
     };
@@ -185,16 +185,16 @@ TEST_CASE("core: cpu cross_entropy with label smoothing, gradient and bad labels
       }
       CHECK(loss[i] == doctest::Approx(want).epsilon(1e-12));
     }
-    Tensor glogits = empty({N, C});
+    Tensor glogits = empty({N, C}, DType::F64);
     be().cross_entropy_backward(make(xv, {N, C}), labels, s, make(gl, {N}), glogits);
     auto f = [&] { return weighted_sum(forward(), gl); };
     check_close(values_of(glogits), numeric_gradient(xv, f), 1e-6, "cross-entropy grad");
   }
   Tensor bad = from_vector<int64_t>({0, 1, 7, 0, 0}, {N});
-  Tensor x = make(random_values(N * C, 52), {N, C}), loss = empty({N});
+  Tensor x = make(random_values(N * C, 52), {N, C}), loss = empty({N}, DType::F64);
   CHECK_THROWS_WITH_AS(be().cross_entropy_forward(x, bad, 0.0, loss),
                        doctest::Contains("label 7 of row 2"), basin::Error);
-  Tensor g = empty({N, C});
+  Tensor g = empty({N, C}, DType::F64);
   CHECK_THROWS_WITH_AS(be().cross_entropy_backward(x, bad, 0.0, make(random_values(N, 53), {N}), g),
                        doctest::Contains("label 7"), basin::Error);
 }
