@@ -162,6 +162,12 @@ TEST_CASE("core: cpu unary and binary_scalar against std functions") {
   Tensor ints = make({1, 2}, {2}, DType::I64), out = empty({2}, DType::I64);
   CHECK_THROWS_WITH_AS(be().unary(UnaryOp::Exp, ints, out), doctest::Contains("i64"),
                        basin::Error);
+  // kernels other than fill / copy / binary need contiguous operands
+  Tensor m = make(random_values(12, 9), {3, 4});
+  Tensor mt = make_view(m.impl()->storage, {4, 3}, {1, 4}, 0, DType::F64);
+  Tensor mo = empty({4, 3}, DType::F64);
+  CHECK_THROWS_WITH_AS(be().unary(UnaryOp::Exp, mt, mo), doctest::Contains("contiguous"),
+                       basin::Error);
 }
 
 TEST_CASE("core: cpu fill, copy_strided and cast") {

@@ -24,6 +24,7 @@ int64_t reflect_index(int64_t i, int64_t n) {
 void CpuBackend::augment(const Tensor& src, const AugmentSpec& spec, uint64_t seed,
                          uint64_t offset, Tensor& out) {
   const char* op = "augment";
+  check_contiguous(op, src, out);
   check_dtype(src, DType::U8, op, "src");
   check_dtype(out, DType::F32, op, "out");
   BASIN_CHECK(src.dim() == 4, "cpu backend augment: expected src [N, C, H, W], got ", src.str());

@@ -51,6 +51,7 @@ void CpuBackend::copy_device(void* dst, const void* src, size_t nbytes) {
 void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
                       double alpha, const Tensor& A, const Tensor& B, double beta, Tensor& C,
                       bool b_broadcast) {
+  check_contiguous("gemm", A, B, C);
   BASIN_CHECK(batch >= 0 && M >= 0 && N >= 0 && K >= 0, "cpu backend gemm: negative size (batch ",
               batch, ", M ", M, ", N ", N, ", K ", K, ")");
   check_dtype(B, A.dtype(), "gemm", "B");
@@ -73,6 +74,7 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int6
 
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y,
                                 const Conv2dParams& p) {
+  check_contiguous("conv2d_forward", x, w, bias, y);
   check_dtype(w, x.dtype(), "conv2d_forward", "weight");
   check_dtype(y, x.dtype(), "conv2d_forward", "y");
   if (bias.defined()) check_dtype(bias, x.dtype(), "conv2d_forward", "bias");
@@ -88,6 +90,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
 
 void CpuBackend::conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx,
                                        const Conv2dParams& p) {
+  check_contiguous("conv2d_backward_input", gy, w, gx);
   check_dtype(w, gy.dtype(), "conv2d_backward_input", "weight");
   check_dtype(gx, gy.dtype(), "conv2d_backward_input", "gx");
   const ConvShape s = conv_shape(gx, w, p);
@@ -100,6 +103,7 @@ void CpuBackend::conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor
 
 void CpuBackend::conv2d_backward_weight(const Tensor& gy, const Tensor& x, Tensor& gw,
                                         const Conv2dParams& p) {
+  check_contiguous("conv2d_backward_weight", gy, x, gw);
   check_dtype(x, gy.dtype(), "conv2d_backward_weight", "x");
   check_dtype(gw, gy.dtype(), "conv2d_backward_weight", "gw");
   const ConvShape s = conv_shape(x, gw, p);
@@ -113,6 +117,7 @@ void CpuBackend::conv2d_backward_weight(const Tensor& gy, const Tensor& x, Tenso
 namespace {
 // N, C, H, W from the input side, OH, OW from the output side (both 4-D NCHW).
 PoolShape pool_shape(const Tensor& in, const Tensor& out, const char* op) {
+  check_contiguous(op, in, out);
   BASIN_CHECK(in.dim() == 4 && out.dim() == 4, "cpu backend ", op,
               ": expected 4-D NCHW tensors, got input ", in.str(), " and output ", out.str());
   BASIN_CHECK(in.size(0) == out.size(0) && in.size(1) == out.size(1), "cpu backend ", op,
@@ -123,6 +128,7 @@ PoolShape pool_shape(const Tensor& in, const Tensor& out, const char* op) {
 
 void CpuBackend::max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices,
                                     const Pool2dParams& p) {
+  check_contiguous("max_pool2d_forward", indices);
   check_dtype(y, x.dtype(), "max_pool2d_forward", "y");
   check_dtype(indices, DType::I32, "max_pool2d_forward", "indices");
   const PoolShape s = pool_shape(x, y, "max_pool2d_forward");
@@ -134,6 +140,7 @@ void CpuBackend::max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices,
 }
 
 void CpuBackend::max_pool2d_backward(const Tensor& gy, const Tensor& indices, Tensor& gx) {
+  check_contiguous("max_pool2d_backward", indices);
   check_dtype(gx, gy.dtype(), "max_pool2d_backward", "gx");
   check_dtype(indices, DType::I32, "max_pool2d_backward", "indices");
   const PoolShape s = pool_shape(gx, gy, "max_pool2d_backward");

@@ -18,6 +18,7 @@ struct BnLayout {
 };
 
 BnLayout bn_layout(const Tensor& x, const char* op) {
+  check_contiguous(op, x);
   BASIN_CHECK(x.dim() == 2 || x.dim() == 4, "cpu backend ", op,
               ": expected x [N, C] or [N, C, H, W], got ", x.str());
   BnLayout l{x.size(0), x.size(1), x.dim() == 4 ? x.size(2) * x.size(3) : 1};
@@ -27,6 +28,7 @@ BnLayout bn_layout(const Tensor& x, const char* op) {
 void check_channel_vector(const Tensor& t, const Tensor& x, int64_t C, const char* op,
                           const char* operand) {
   if (!t.defined()) return;
+  check_contiguous(op, t);
   check_dtype(t, x.dtype(), op, operand);
   check_numel(t, C, op, operand);
 }
@@ -47,6 +49,7 @@ void CpuBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const Te
                                   double momentum, double eps, Tensor& y, Tensor& save_mean,
                                   Tensor& save_invstd) {
   const char* op = "batch_norm_train";
+  check_contiguous(op, y);
   const BnLayout l = bn_layout(x, op);
   const int64_t m = l.count();
   BASIN_CHECK(m > 1, "cpu backend ", op, ": training needs more than one value per channel, x is ",
@@ -116,6 +119,7 @@ void CpuBackend::batch_norm_eval(const Tensor& x, const Tensor& gamma, const Ten
                                  const Tensor& running_mean, const Tensor& running_var,
                                  double eps, Tensor& y) {
   const char* op = "batch_norm_eval";
+  check_contiguous(op, y);
   const BnLayout l = bn_layout(x, op);
   check_dtype(y, x.dtype(), op, "y");
   check_numel(y, x.numel(), op, "y");
@@ -150,6 +154,7 @@ void CpuBackend::batch_norm_backward(const Tensor& gy, const Tensor& x, const Te
                                      const Tensor& save_mean, const Tensor& save_invstd,
                                      Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
   const char* op = "batch_norm_backward";
+  check_contiguous(op, gy, gx);
   const BnLayout l = bn_layout(x, op);
   const int64_t m = l.count();
   check_dtype(gy, x.dtype(), op, "gy");

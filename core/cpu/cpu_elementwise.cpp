@@ -143,6 +143,7 @@ void CpuBackend::copy_strided(const Tensor& src, Tensor& dst) {
 }
 
 void CpuBackend::cast(const Tensor& src, Tensor& dst) {
+  check_contiguous("cast", src, dst);
   check_numel(dst, src.numel(), "cast", "dst");
   const int64_t n = src.numel();
   if (n == 0) return;
@@ -159,6 +160,7 @@ void CpuBackend::cast(const Tensor& src, Tensor& dst) {
 }
 
 void CpuBackend::unary(UnaryOp op, const Tensor& a, Tensor& out) {
+  check_contiguous("unary", a, out);
   check_dtype(out, a.dtype(), "unary", "out");
   check_numel(out, a.numel(), "unary", "out");
   const int64_t n = a.numel();
@@ -175,6 +177,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& a, Tensor& out) {
 
 void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   const char* name = binary_op_name(op);
+  check_contiguous(name, out);
   BASIN_CHECK(a.dtype() == out.dtype() && b.dtype() == out.dtype(), "cpu backend binary ", name,
               ": operands ", a.str(), " and ", b.str(), " must have out's dtype ",
               dtype_name(out.dtype()));
@@ -222,6 +225,7 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
 
 void CpuBackend::binary_scalar(BinaryOp op, const Tensor& a, double s, Tensor& out) {
   const char* name = binary_op_name(op);
+  check_contiguous(name, a, out);
   check_dtype(out, a.dtype(), name, "out");
   check_numel(out, a.numel(), name, "out");
   const int64_t n = a.numel();

@@ -10,6 +10,7 @@ namespace basin::cpu {
 namespace {
 
 void check_indices(const Tensor& idx, int64_t bound, const char* op) {
+  check_contiguous(op, idx);
   check_dtype(idx, DType::I64, op, "indices");
   const int64_t* ip = idx.data<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)
@@ -21,6 +22,7 @@ void check_indices(const Tensor& idx, int64_t bound, const char* op) {
 
 void CpuBackend::index_select_rows(const Tensor& a, const Tensor& idx, Tensor& out) {
   const char* op = "index_select_rows";
+  check_contiguous(op, a, out);
   BASIN_CHECK(a.dim() >= 1, "cpu backend ", op, ": source ", a.str(), " has no rows");
   check_dtype(out, a.dtype(), op, "out");
   const int64_t rows = a.size(0);
@@ -40,6 +42,7 @@ void CpuBackend::index_select_rows(const Tensor& a, const Tensor& idx, Tensor& o
 
 void CpuBackend::index_add_rows(const Tensor& src, const Tensor& idx, Tensor& out) {
   const char* op = "index_add_rows";
+  check_contiguous(op, src, out);
   BASIN_CHECK(out.dim() >= 1, "cpu backend ", op, ": output ", out.str(), " has no rows");
   check_dtype(src, out.dtype(), op, "src");
   const int64_t rows = out.size(0);

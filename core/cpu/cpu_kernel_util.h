@@ -49,6 +49,17 @@ inline void check_numel(const Tensor& t, int64_t want, const char* op, const cha
               t.numel(), " elements, expected ", want);
 }
 
+// Kernels read raw contiguous memory (offset allowed); a strided view handed
+// to one would be a silent wrong answer, so it is an Error instead.
+inline void check_one_contiguous(const char* op, const Tensor& t) {
+  BASIN_CHECK(!t.defined() || t.is_contiguous(), "cpu backend ", op, ": operand ", t.str(),
+              " with strides ", shape_str(t.strides()), " must be contiguous");
+}
+template <class... Tensors>
+void check_contiguous(const char* op, const Tensors&... tensors) {
+  (check_one_contiguous(op, tensors), ...);
+}
+
 // K operands sharing one shape but each with its own strides, reduced to
 // `rows` rows of `len` elements: row r of operand k starts at row_start(r)[k]
 // (element offsets relative to the operand's first element) and steps by step[k].

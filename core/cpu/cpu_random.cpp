@@ -10,6 +10,7 @@
 namespace basin::cpu {
 
 void CpuBackend::fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
+  check_contiguous("fill_uniform", out);
   const int64_t n = out.numel();
   dispatch_floating(out.dtype(), "fill_uniform", [&](auto tag) {
     using T = decltype(tag);
@@ -22,6 +23,7 @@ void CpuBackend::fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, doubl
 
 void CpuBackend::fill_normal(Tensor& out, uint64_t seed, uint64_t offset, double mean,
                              double stddev) {
+  check_contiguous("fill_normal", out);
   const int64_t n = out.numel();
   const double two_pi = 6.283185307179586476925286766559;
   dispatch_floating(out.dtype(), "fill_normal", [&](auto tag) {

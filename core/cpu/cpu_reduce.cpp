@@ -40,6 +40,7 @@ double blocked_sum(int64_t n, F&& term) {
 
 void check_reduce_shape(const Tensor& a, int64_t outer, int64_t n, int64_t inner,
                         const Tensor& out, const char* op) {
+  check_contiguous(op, a, out);
   BASIN_CHECK(outer >= 0 && n >= 0 && inner >= 0, "cpu backend ", op, ": negative view [", outer,
               ", ", n, ", ", inner, "]");
   check_numel(a, outer * n * inner, op, "a");
@@ -113,6 +114,7 @@ void CpuBackend::max_dim(const Tensor& a, int64_t outer, int64_t n, int64_t inne
 }
 
 void CpuBackend::argmax_rows(const Tensor& a, Tensor& out) {
+  check_contiguous("argmax_rows", a, out);
   BASIN_CHECK(a.dim() == 2, "cpu backend argmax_rows: expected a 2-D tensor, got ", a.str());
   const int64_t rows = a.size(0), cols = a.size(1);
   BASIN_CHECK(cols > 0 || rows == 0, "cpu backend argmax_rows: rows of ", a.str(), " are empty");
@@ -136,6 +138,7 @@ void CpuBackend::argmax_rows(const Tensor& a, Tensor& out) {
 }
 
 void CpuBackend::topk_rows(const Tensor& a, int64_t k, Tensor& values, Tensor& indices) {
+  check_contiguous("topk_rows", a, values, indices);
   BASIN_CHECK(a.dim() == 2, "cpu backend topk_rows: expected a 2-D tensor, got ", a.str());
   const int64_t rows = a.size(0), cols = a.size(1);
   BASIN_CHECK(k >= 0 && k <= cols, "cpu backend topk_rows: k = ", k, " outside [0, ", cols,
@@ -176,6 +179,7 @@ void CpuBackend::topk_rows(const Tensor& a, int64_t k, Tensor& values, Tensor& i
 }
 
 void CpuBackend::dot(const Tensor& a, const Tensor& b, Tensor& out) {
+  check_contiguous("dot", a, b, out);
   check_dtype(b, a.dtype(), "dot", "b");
   check_dtype(out, a.dtype(), "dot", "out");
   check_numel(b, a.numel(), "dot", "b");

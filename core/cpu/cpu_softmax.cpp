@@ -17,6 +17,7 @@ struct RowsCols {
 };
 
 RowsCols rows_cols(const Tensor& x, const char* op) {
+  check_contiguous(op, x);
   BASIN_CHECK(x.dim() >= 1, "cpu backend ", op, ": expected at least 1-D input, got ", x.str());
   const int64_t cols = x.size(-1);
   BASIN_CHECK(cols > 0, "cpu backend ", op, ": rows of ", x.str(), " are empty");
@@ -37,6 +38,7 @@ void row_max_lse(const T* row, int64_t cols, double* max_out, double* lse_out) {
 // Labels are checked before anything is written, so a bad label never leaves
 // a half-written output behind.
 void check_labels(const Tensor& labels, int64_t rows, int64_t cols, const char* op) {
+  check_contiguous(op, labels);
   check_dtype(labels, DType::I64, op, "labels");
   check_numel(labels, rows, op, "labels");
   const int64_t* lab = labels.data<int64_t>();
@@ -49,6 +51,7 @@ void check_labels(const Tensor& labels, int64_t rows, int64_t cols, const char* 
 
 void CpuBackend::softmax_rows(const Tensor& x, Tensor& y, bool log) {
   const char* op = log ? "log_softmax_rows" : "softmax_rows";
+  check_contiguous(op, y);
   const RowsCols rc = rows_cols(x, op);
   check_dtype(y, x.dtype(), op, "y");
   check_numel(y, x.numel(), op, "y");
@@ -72,6 +75,7 @@ void CpuBackend::softmax_rows(const Tensor& x, Tensor& y, bool log) {
 
 void CpuBackend::softmax_backward_rows(const Tensor& gy, const Tensor& y, bool log, Tensor& gx) {
   const char* op = log ? "log_softmax_backward_rows" : "softmax_backward_rows";
+  check_contiguous(op, gy, gx);
   const RowsCols rc = rows_cols(y, op);
   check_dtype(gy, y.dtype(), op, "gy");
   check_dtype(gx, y.dtype(), op, "gx");
@@ -105,6 +109,7 @@ void CpuBackend::softmax_backward_rows(const Tensor& gy, const Tensor& y, bool l
 void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& labels,
                                        double smoothing, Tensor& loss) {
   const char* op = "cross_entropy_forward";
+  check_contiguous(op, logits, loss);
   BASIN_CHECK(logits.dim() == 2, "cpu backend ", op, ": expected logits [N, C], got ",
               logits.str());
   const int64_t rows = logits.size(0), cols = logits.size(1);
@@ -138,6 +143,7 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& label
 void CpuBackend::cross_entropy_backward(const Tensor& logits, const Tensor& labels,
                                         double smoothing, const Tensor& gloss, Tensor& glogits) {
   const char* op = "cross_entropy_backward";
+  check_contiguous(op, logits, gloss, glogits);
   BASIN_CHECK(logits.dim() == 2, "cpu backend ", op, ": expected logits [N, C], got ",
               logits.str());
   const int64_t rows = logits.size(0), cols = logits.size(1);
