@@ -161,6 +161,27 @@ TEST_CASE("data: IDX wrong magic, count mismatch, truncation, label range") {
   CHECK_MESSAGE(msg.find("not found") != std::string::npos, msg);
 }
 
+TEST_CASE("data: Fashion-MNIST loader checks the counts the format fixes") {
+  TempDir dir;
+  const int n = 10000;
+  std::vector<uint8_t> labels(n);
+  for (int i = 0; i < n; ++i) labels[i] = static_cast<uint8_t>(i % 10);
+  write_bytes(dir.file("t10k-images-idx3-ubyte"), idx_images(0x803, n, 28, 28, std::vector<uint8_t>(n * 28 * 28, 3)));
+  write_gzip(dir.file("t10k-labels-idx1-ubyte.gz"), idx_labels(n, labels));
+  const Dataset ok = load_fashion_mnist("test", 0, dir.str());
+  CHECK(ok.size() == n);
+  CHECK(ok.labels.to_vector<int64_t>()[13] == 3);
+  // Sample 13 relabelled 4: class 4 reaches 1001 at sample 9994, byte 8 + 9994.
+  labels[13] = 4;
+  write_gzip(dir.file("t10k-labels-idx1-ubyte.gz"), idx_labels(n, labels));
+  const std::string msg = error_message([&] { load_fashion_mnist("test", 0, dir.str()); });
+  CHECK_MESSAGE(msg.find("per-class count") != std::string::npos, msg);
+  CHECK_MESSAGE(msg.find("byte offset 10002") != std::string::npos, msg);
+  CHECK_MESSAGE(msg.find("t10k-labels-idx1-ubyte.gz") != std::string::npos, msg);
+  // With a limit the balance is not required.
+  CHECK(load_fashion_mnist("test", 100, dir.str()).size() == 100);
+}
+
 TEST_CASE("data: Fashion-MNIST loader on the Debian dataset-fashion-mnist files") {
   TempDir empty_dir;
   const std::string msg = error_message([&] { load_fashion_mnist("train", 10, empty_dir.str()); });
@@ -185,6 +206,14 @@ TEST_CASE("data: Fashion-MNIST loader on the Debian dataset-fashion-mnist files"
   CHECK(ds.mean.at(0) == doctest::Approx(0.2860));
   CHECK(ds.std.at(0) == doctest::Approx(0.3530));
 
-  const Dataset test = load_fashion_mnist("test", 50);
-  CHECK(test.size() == 50);
+  const Dataset head = load_fashion_mnist("test", 50);
+  CHECK(head.size() == 50);
+  // The whole test split: 10000 images, 1000 per class, and its first 50
+  // samples are the ones the limited read returned.
+  const Dataset test = load_fashion_mnist("test");
+  CHECK(test.images.shape() == Shape{10000, 1, 28, 28});
+  CHECK(class_counts(test.labels, 10) == std::vector<int64_t>(10, 1000));
+  const std::vector<uint8_t> all = test.images.to_vector<uint8_t>();
+  const std::vector<uint8_t> first = head.images.to_vector<uint8_t>();
+  CHECK(std::equal(first.begin(), first.end(), all.begin()));
 }
