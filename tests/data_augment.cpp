@@ -106,6 +106,9 @@ TEST_CASE("data: augment crops and flips as AugmentSpec specifies, with fresh dr
   }
   CHECK_THROWS_AS(normalize(empty({2, 3, 4}, DType::U8), AugmentSpec{}), basin::Error);
   CHECK_THROWS_AS(normalize(empty({2, 3, 4, 4}, DType::F32), AugmentSpec{}), basin::Error);
+  Generator gen(3);
+  CHECK_THROWS_AS(augment(empty({2, 3, 4}, DType::U8), AugmentSpec{}, gen), basin::Error);
+  CHECK(gen.offset() == 0);  // a rejected call consumes no randomness
 }
 
 TEST_CASE("data: standard augment specs per dataset") {

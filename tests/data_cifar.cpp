@@ -205,6 +205,10 @@ TEST_CASE("data: write_cifar10_binary round trip, and 1-channel images padded an
   CHECK(back.images.shape() == rgb.images.shape());
   CHECK(back.images.to_vector<uint8_t>() == rgb.images.to_vector<uint8_t>());
   CHECK(back.labels.to_vector<int64_t>() == rgb.labels.to_vector<int64_t>());
+  // Written through a temp file and renamed: nothing else is left behind.
+  int entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.str())) entries += e.is_regular_file();
+  CHECK(entries == 1);
 
   Dataset grey;
   grey.images = empty({3, 1, 28, 28}, DType::U8);
