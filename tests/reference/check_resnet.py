@@ -32,13 +32,15 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_np  # noqa: E402
 
-# (pre-activation, activation) of every ReLU of the last forward, in order.
+# (pre-activation, activation) of every ReLU of the last forward, in order;
+# bench_torch.py switches the recording off.
 RELU_RECORD = []
+RECORD_RELUS = True
 
 
 def relu(x):
     y = F.relu(x)
-    if torch.is_grad_enabled():
+    if RECORD_RELUS and torch.is_grad_enabled():
         y.retain_grad()
         RELU_RECORD.append((x, y))
     return y
