@@ -2,10 +2,15 @@
 # `make bench`: basin's CPU training step next to PyTorch's on the same shapes
 # (forward + backward, 2 threads): ResNet-20 batch 128 and ResNet-18 batch 64.
 #   apps/bench.sh BUILD_DIR
-# Environment: THREADS (2), STEPS20/WARMUP20 (10/2), STEPS18/WARMUP18 (4/1),
-#   BREAKDOWN=1 adds the per-kernel tables of both engines.
-# Prints a table with the ratio basin/torch and every JSON line; see docs/benchmarks.md.
+# Environment: THREADS (2), STEPS20/WARMUP20 (10/2), STEPS18/WARMUP18 (5/1),
+#   BREAKDOWN=1 adds the per-kernel tables of both engines,
+#   OMP_WAIT_POLICY (passive, for both engines: OpenMP's default spin-waiting
+#   makes both engines several times slower, and erratic, when other processes
+#   share the cores; set OMP_WAIT_POLICY=active on a dedicated machine).
+# Prints a table with the ratio basin/torch of the MEDIAN step (robust to the
+# odd step another process delays) and every JSON line; see docs/benchmarks.md.
 set -euo pipefail
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: apps/bench.sh BUILD_DIR}
 basin="$build/basin"
@@ -20,7 +25,7 @@ for p in "${PYTHON:-}" /usr/bin/python3 python3; do
 done
 [[ -n "$python" ]] || echo "bench.sh: no python3 with torch (bash cmake/deps.sh --reference): basin only" >&2
 
-echo "basin bench: $(date -u +%Y-%m-%dT%H:%MZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "basin bench: $(date -u +%Y-%m-%dT%H:%MZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rows=()
@@ -43,21 +48,22 @@ run_case() {  # model batch steps warmup
   rows+=("$model|$batch|$b|$t")
 }
 run_case resnet20 128 "${STEPS20:-10}" "${WARMUP20:-2}"
-run_case resnet18 64 "${STEPS18:-4}" "${WARMUP18:-1}"
+run_case resnet18 64 "${STEPS18:-5}" "${WARMUP18:-1}"
 
 "${python:-python3}" - "${rows[@]}" <<'PY'
 import json, sys
 print(f"\n{'model':<10} {'batch':>5} {'threads':>7} {'basin ms/step':>14} {'torch ms/step':>14} "
-      f"{'basin img/s':>12} {'torch img/s':>12} {'basin/torch':>12}")
+      f"{'basin img/s':>12} {'torch img/s':>12} {'basin/torch':>12}   (median step; mean in the JSON)")
 for row in sys.argv[1:]:
     model, batch, b, t = row.split("|", 3)
     b = json.loads(b)
     t = json.loads(t) if t else None
-    ratio = b["ms_per_step"] / t["ms_per_step"] if t else float("nan")
-    print(f"{model:<10} {int(batch):5d} {b['threads']:7d} {b['ms_per_step']:14.1f} "
-          f"{(t['ms_per_step'] if t else float('nan')):14.1f} {b['images_per_s']:12.1f} "
-          f"{(t['images_per_s'] if t else float('nan')):12.1f} {ratio:12.2f}")
+    bm, tm = b["median_ms"], (t["median_ms"] if t else float("nan"))
+    ratio = bm / tm
+    print(f"{model:<10} {int(batch):5d} {b['threads']:7d} {bm:14.1f} {tm:14.1f} "
+          f"{1000 * int(batch) / bm:12.1f} {1000 * int(batch) / tm:12.1f} {ratio:12.2f}")
     print(json.dumps({"bench": "cpu_step", "model": model, "batch": int(batch), "threads": b["threads"],
-                      "basin_ms": b["ms_per_step"], "torch_ms": t["ms_per_step"] if t else None,
+                      "basin_median_ms": bm, "torch_median_ms": t["median_ms"] if t else None,
+                      "basin_mean_ms": b["ms_per_step"], "torch_mean_ms": t["ms_per_step"] if t else None,
                       "ratio_basin_over_torch": round(ratio, 3) if t else None}))
 PY
