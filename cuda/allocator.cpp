@@ -35,8 +35,10 @@ struct DevicePool {
 };
 
 constexpr int kMaxDevices = 16;
-std::mutex g_mutex;
-DevicePool g_pools[kMaxDevices];
+// Never destroyed: tensors held in other static objects may be freed after
+// this file's statics would have been torn down at exit.
+std::mutex& g_mutex = *new std::mutex;
+DevicePool* const g_pools = new DevicePool[kMaxDevices];
 
 DevicePool& pool_for(int device) { return g_pools[device]; }
 

@@ -65,19 +65,19 @@ __global__ void bn_stats_kernel(const float* x, BnShape s, double eps, bool upda
   }
 }
 
-// y = (x - mean[c]) * scale[c] * gamma[c] + beta[c]; scale is invstd (training)
-// or computed from the running variance (evaluation).
+// y = x * scale + shift in double, scale = invstd * gamma, shift = beta - mean * scale,
+// the CPU reference's expression; invstd is the saved one (training) or comes
+// from the running variance (evaluation).
 __global__ void bn_apply_kernel(const float* x, BnShape s, const float* mean, const float* invstd,
                                 const float* running_var, double eps, const float* gamma,
                                 const float* beta, float* y) {
   BASIN_GRID_STRIDE(i, s.N * s.C * s.HW) {
     const int64_t c = (i / s.HW) % s.C;
-    const float scale = invstd != nullptr ? invstd[c]
-                                          : static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[c]) + eps));
-    float v = (x[i] - mean[c]) * scale;
-    if (gamma != nullptr) v *= gamma[c];
-    if (beta != nullptr) v += beta[c];
-    y[i] = v;
+    const double g = gamma != nullptr ? static_cast<double>(gamma[c]) : 1.0;
+    const double scale = invstd != nullptr ? static_cast<double>(invstd[c]) * g
+                                           : g / sqrt(static_cast<double>(running_var[c]) + eps);
+    const double shift = (beta != nullptr ? static_cast<double>(beta[c]) : 0.0) - static_cast<double>(mean[c]) * scale;
+    y[i] = static_cast<float>(static_cast<double>(x[i]) * scale + shift);
   }
 }
 
@@ -88,11 +88,11 @@ __global__ void bn_backward_reduce_kernel(const float* gy, const float* x, BnSha
   const int64_t M = s.N * s.HW;
   for (int64_t c = blockIdx.x; c < s.C; c += gridDim.x) {
     double a = 0.0, b = 0.0;
-    const float m = mean[c], is = invstd[c];
+    const double m = mean[c], is = invstd[c];
     for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
       const int64_t k = bn_index(j, c, s.C, s.HW);
       a += gy[k];
-      b += static_cast<double>(gy[k]) * ((x[k] - m) * is);
+      b += static_cast<double>(gy[k]) * ((static_cast<double>(x[k]) - m) * is);
     }
     a = channel_sum(a);
     b = channel_sum(b);
@@ -112,7 +112,7 @@ __global__ void bn_backward_input_kernel(const float* gy, const float* x, BnShap
   const double M = static_cast<double>(s.N * s.HW);
   BASIN_GRID_STRIDE(i, s.N * s.C * s.HW) {
     const int64_t c = (i / s.HW) % s.C;
-    const double xhat = (x[i] - mean[c]) * invstd[c];
+    const double xhat = (static_cast<double>(x[i]) - mean[c]) * invstd[c];
     const double g = gamma != nullptr ? gamma[c] : 1.0;
     const double v = g * invstd[c] * (gy[i] - sums[2 * c] / M - xhat * sums[2 * c + 1] / M);
     gx[i] = static_cast<float>(v);

@@ -118,9 +118,12 @@ void set_tf32(bool on) {
 bool tf32() { return g_tf32; }
 
 void apply_math_mode(DeviceContext& ctx) {
+  int current = 0;
+  CUDA_CHECK(cudaGetDevice(&current));
   CUDA_CHECK(cudaSetDevice(ctx.device));
   CUBLAS_CHECK(cublasSetMathMode(ctx.cublas, g_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
                                                     : CUBLAS_DEFAULT_MATH));
+  CUDA_CHECK(cudaSetDevice(current));
 }
 
 DeviceContext& context() {
@@ -152,6 +155,8 @@ DeviceContext& context() {
   CUBLAS_CHECK(cublasSetPointerMode(ctx->cublas, CUBLAS_POINTER_MODE_HOST));
   CUDA_CHECK(cudaMalloc(&ctx->error_word, sizeof(KernelErrorWord)));
   CUDA_CHECK(cudaMemset(ctx->error_word, 0, sizeof(KernelErrorWord)));
+  // The memset ran on the legacy stream, which a non-blocking stream does not wait for.
+  CUDA_CHECK(cudaDeviceSynchronize());
   g_contexts[device] = std::move(ctx);
   DeviceContext& ref = *g_contexts[device];
   CUBLAS_CHECK(cublasSetMathMode(ref.cublas, g_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH

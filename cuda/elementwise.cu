@@ -27,7 +27,7 @@ __global__ void unary_kernel(UnaryOp op, const float* a, float* out, int64_t n) 
   BASIN_GRID_STRIDE(i, n) { out[i] = apply_unary(op, a[i]); }
 }
 
-// Same conventions as the CPU reference: max/min as std::max/std::min.
+// Same conventions as the CPU reference: max/min let a NaN in x propagate.
 template <class T>
 __device__ __forceinline__ T apply_binary(BinaryOp op, T x, T y) {
   switch (op) {
@@ -35,8 +35,8 @@ __device__ __forceinline__ T apply_binary(BinaryOp op, T x, T y) {
     case BinaryOp::Sub: return x - y;
     case BinaryOp::Mul: return x * y;
     case BinaryOp::Div: return x / y;
-    case BinaryOp::Max: return (x < y) ? y : x;
-    case BinaryOp::Min: return (y < x) ? y : x;
+    case BinaryOp::Max: return (x > y || x != x) ? x : y;
+    case BinaryOp::Min: return (x < y || x != x) ? x : y;
     case BinaryOp::ReluGrad: return y > T(0) ? x : T(0);
     case BinaryOp::Ge: return x >= y ? T(1) : T(0);
     case BinaryOp::Gt: return x > y ? T(1) : T(0);
@@ -87,9 +87,13 @@ void launch_binary_scalar(BinaryOp op, const Tensor& a, double s, Tensor& out) {
   check_launch("binary_scalar_kernel");
 }
 
-void require_binary_dtype(const Tensor& t, const char* op) {
-  if (t.dtype() == DType::F32 || t.dtype() == DType::I32 || t.dtype() == DType::I64) return;
-  require_f32(t, op);  // throws with the standard message
+void require_binary_dtype(const Tensor& t, BinaryOp op, const char* name) {
+  if (t.dtype() == DType::I32 || t.dtype() == DType::I64) {
+    BASIN_CHECK(op != BinaryOp::Div, "cuda ", name, " div: integer dtype ", dtype_name(t.dtype()),
+                " is not supported (as on the CPU); cast to f32 first");
+    return;
+  }
+  require_f32(t, name);  // throws with the standard message for f64 and u8
 }
 
 }  // namespace
@@ -104,7 +108,7 @@ void CudaBackend::unary(UnaryOp op, const Tensor& a, Tensor& out) {
 }
 
 void CudaBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
-  require_binary_dtype(out, "binary");
+  require_binary_dtype(out, op, "binary");
   BASIN_CHECK(a.dtype() == out.dtype() && b.dtype() == out.dtype(), "cuda binary: dtypes differ: ",
               a.str(), ", ", b.str(), " -> ", out.str());
   if (out.numel() == 0) return;
@@ -117,7 +121,7 @@ void CudaBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& 
 }
 
 void CudaBackend::binary_scalar(BinaryOp op, const Tensor& a, double s, Tensor& out) {
-  require_binary_dtype(out, "binary_scalar");
+  require_binary_dtype(out, op, "binary_scalar");
   BASIN_CHECK(a.dtype() == out.dtype(), "cuda binary_scalar: dtypes differ: ", a.str(), " -> ", out.str());
   if (out.numel() == 0) return;
   switch (out.dtype()) {

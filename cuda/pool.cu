@@ -42,7 +42,8 @@ __global__ void max_pool_forward_kernel(const float* x, PoolGeom g, float* y, in
         const int64_t w = ow * g.sw - g.pw + b;
         if (w < 0 || w >= g.W) continue;
         const float v = xp[h * g.W + w];
-        if (best_idx < 0 || v > best) { best = v; best_idx = h * g.W + w; }
+        // strict > keeps the first maximum; a NaN wins once (as on the CPU)
+        if (best_idx < 0 || v > best || (v != v && best == best)) { best = v; best_idx = h * g.W + w; }
       }
     }
     y[i] = best;

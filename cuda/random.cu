@@ -34,14 +34,14 @@ struct AugmentGeom {
   int64_t N, C, H, W;
 };
 
-// numpy 'reflect': the edge pixel is not repeated (-1 -> 1, H -> H-2).
+// numpy 'reflect': the edge pixel is not repeated (-1 -> 1, n -> n-2); folds
+// repeatedly when the padding is wider than the image.
 __device__ __forceinline__ int64_t reflect_index(int64_t i, int64_t n) {
   if (n == 1) return 0;
-  while (i < 0 || i >= n) {
-    if (i < 0) i = -i;
-    if (i >= n) i = 2 * (n - 1) - i;
-  }
-  return i;
+  const int64_t period = 2 * (n - 1);
+  i %= period;
+  if (i < 0) i += period;
+  return i < n ? i : period - i;
 }
 
 __global__ void augment_kernel(const uint8_t* src, AugmentGeom g, AugmentSpec spec, uint64_t seed,
@@ -102,8 +102,8 @@ void CudaBackend::augment(const Tensor& src, const AugmentSpec& spec, uint64_t s
   const AugmentGeom g{src.shape()[0], src.shape()[1], src.shape()[2], src.shape()[3]};
   BASIN_CHECK(g.C <= 4, "cuda augment: at most 4 channels (AugmentSpec holds 4 means), got ", src.str());
   BASIN_CHECK(spec.pad >= 0, "cuda augment: negative pad ", spec.pad);
-  BASIN_CHECK(!spec.reflect_pad || (spec.pad < g.H && spec.pad < g.W), "cuda augment: reflect pad ",
-              spec.pad, " needs an image larger than the pad, got ", src.str());
+  for (int64_t c = 0; c < g.C; ++c)
+    BASIN_CHECK(spec.std[c] != 0.0f, "cuda augment: std[", c, "] is zero");
   if (out.numel() == 0) return;
   augment_kernel<<<grid_for(out.numel()), kThreads, 0, stream()>>>(data_ptr<uint8_t>(src), g, spec, seed,
                                                                    offset, data_ptr<float>(out));

@@ -33,8 +33,10 @@ __device__ Acc block_reduce(Acc v, Combine combine) {
 struct SumOp {
   template <class A> __device__ A operator()(A x, A y) const { return x + y; }
 };
-struct MaxOp {  // std::max semantics: keeps x unless y is larger
-  template <class A> __device__ A operator()(A x, A y) const { return (x < y) ? y : x; }
+struct MaxOp {  // as the CPU reference: the larger wins, and a NaN wins (propagates)
+  template <class A> __device__ A operator()(A x, A y) const {
+    return (y > x || (y != y && x == x)) ? y : x;
+  }
 };
 
 // inner == 1: blockIdx.y = chunk of the row, blockIdx.x (grid-stride) = row.
@@ -158,12 +160,18 @@ struct ArgBest {
   float v;
   int64_t i;  // -1: nothing seen
 };
-// Larger value wins; equal values go to the lower index.
+// The CPU reference's strict order: larger value first, then lower index; a
+// NaN counts as larger than every number.
+__device__ __forceinline__ bool ranks_before(ArgBest a, ArgBest b) {
+  const bool na = a.v != a.v, nb = b.v != b.v;
+  if (na || nb) return na && !nb ? true : (na == nb ? a.i < b.i : false);
+  if (a.v != b.v) return a.v > b.v;
+  return a.i < b.i;
+}
 __device__ __forceinline__ ArgBest better(ArgBest x, ArgBest y) {
   if (y.i < 0) return x;
   if (x.i < 0) return y;
-  if (y.v > x.v || (y.v == x.v && y.i < x.i)) return y;
-  return x;
+  return ranks_before(y, x) ? y : x;
 }
 struct BetterOp {
   __device__ ArgBest operator()(ArgBest x, ArgBest y) const { return better(x, y); }
@@ -189,9 +197,8 @@ __global__ void topk_rows_kernel(const float* a, int64_t rows, int64_t cols, int
     for (int64_t j = 0; j < k; ++j) {
       ArgBest best{0.0f, -1};
       for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
-        const float v = row[c];
-        const bool after = prev.i < 0 || v < prev.v || (v == prev.v && c > prev.i);
-        if (after) best = better(best, ArgBest{v, c});
+        const ArgBest cand{row[c], c};
+        if (prev.i < 0 || ranks_before(prev, cand)) best = better(best, cand);
       }
       best = block_reduce<ArgBest>(best, BetterOp{});
       if (threadIdx.x == 0) {
