@@ -14,7 +14,10 @@ template <class T>
 __global__ void fill_uniform_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset, double lo,
                                     double hi) {
   BASIN_GRID_STRIDE(i, n) {
-    out[i] = static_cast<T>(lo + (hi - lo) * philox_uniform_at(seed, offset + static_cast<uint64_t>(i)));
+    // Explicit rounding intrinsics: no fused multiply-add, so the value is the
+    // CPU's bit for bit.
+    const double u = philox_uniform_at(seed, offset + static_cast<uint64_t>(i));
+    out[i] = static_cast<T>(__dadd_rn(lo, __dmul_rn(hi - lo, u)));
   }
 }
 
@@ -26,7 +29,10 @@ __global__ void fill_normal_kernel(T* out, int64_t n, uint64_t seed, uint64_t of
     const Philox4 r = philox4x32(seed, offset + static_cast<uint64_t>(i));
     const double u1 = philox_uniform_f64(r.v[0], r.v[1]);
     const double u2 = philox_uniform_f64(r.v[2], r.v[3]);
-    out[i] = static_cast<T>(mean + std * (sqrt(-2.0 * log(1.0 - u1)) * cos(two_pi * u2)));
+    // The CPU's association, mean + ((std * radius) * cos), without FMA contraction.
+    const double radius = sqrt(-2.0 * log(1.0 - u1));
+    const double angle = __dmul_rn(two_pi, u2);
+    out[i] = static_cast<T>(__dadd_rn(mean, __dmul_rn(__dmul_rn(std, radius), cos(angle))));
   }
 }
 
