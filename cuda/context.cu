@@ -74,8 +74,6 @@ std::string built_architectures() {
     first = false;
   }
   return out.str();
-#elif defined(BASIN_CUDA_ARCHS_CONFIGURED)
-  return cat("CMake architectures ", BASIN_CUDA_ARCHS_CONFIGURED);
 #else
   return "unknown";
 #endif

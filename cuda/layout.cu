@@ -15,9 +15,9 @@ __global__ void fill_kernel(Word* out, StridedView v, int64_t n, Word value, boo
 template <class T>
 void launch_fill(Tensor& out, T value) {
   const int64_t n = out.numel();
-  const StridedView v = strided_view(out, "fill");
-  fill_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(data_ptr<T>(out), v, n, value,
-                                                          out.is_contiguous());
+  const bool contiguous = out.is_contiguous();
+  const StridedView v = contiguous ? StridedView{} : strided_view(out, "fill");
+  fill_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(data_ptr<T>(out), v, n, value, contiguous);
   check_launch("fill_kernel");
 }
 
