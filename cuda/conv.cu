@@ -7,6 +7,7 @@
 #include "cuda/conv.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_common.h"
+#include "cuda/cuda_info.h"
 #include "cuda/gemm.h"
 
 namespace basin::cuda {
@@ -168,10 +169,13 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
   const ConvDims d = conv_dims(x, w, y);
   if (y.numel() == 0) return;
 #if defined(BASIN_HAS_CUDNN)
-  cudnn_conv_forward(d, p, data_ptr<float>(x), data_ptr<float>(w), data_ptr<float>(y));
-#else
-  im2col_conv_forward(d, p, data_ptr<float>(x), data_ptr<float>(w), data_ptr<float>(y));
+  if (uses_cudnn()) {
+    cudnn_conv_forward(d, p, data_ptr<float>(x), data_ptr<float>(w), data_ptr<float>(y));
+  } else
 #endif
+  {
+    im2col_conv_forward(d, p, data_ptr<float>(x), data_ptr<float>(w), data_ptr<float>(y));
+  }
   add_channel_bias(bias, y);
 }
 
@@ -181,10 +185,13 @@ void CudaBackend::conv2d_backward_input(const Tensor& gy, const Tensor& w, Tenso
   const ConvDims d = conv_dims(gx, w, gy);
   if (gx.numel() == 0) return;
 #if defined(BASIN_HAS_CUDNN)
-  cudnn_conv_backward_input(d, p, data_ptr<float>(gy), data_ptr<float>(w), data_ptr<float>(gx));
-#else
-  im2col_conv_backward_input(d, p, data_ptr<float>(gy), data_ptr<float>(w), data_ptr<float>(gx));
+  if (uses_cudnn()) {
+    cudnn_conv_backward_input(d, p, data_ptr<float>(gy), data_ptr<float>(w), data_ptr<float>(gx));
+  } else
 #endif
+  {
+    im2col_conv_backward_input(d, p, data_ptr<float>(gy), data_ptr<float>(w), data_ptr<float>(gx));
+  }
 }
 
 void CudaBackend::conv2d_backward_weight(const Tensor& gy, const Tensor& x, Tensor& gw,
@@ -193,10 +200,13 @@ void CudaBackend::conv2d_backward_weight(const Tensor& gy, const Tensor& x, Tens
   const ConvDims d = conv_dims(x, gw, gy);
   if (gw.numel() == 0) return;
 #if defined(BASIN_HAS_CUDNN)
-  cudnn_conv_backward_weight(d, p, data_ptr<float>(gy), data_ptr<float>(x), data_ptr<float>(gw));
-#else
-  im2col_conv_backward_weight(d, p, data_ptr<float>(gy), data_ptr<float>(x), data_ptr<float>(gw));
+  if (uses_cudnn()) {
+    cudnn_conv_backward_weight(d, p, data_ptr<float>(gy), data_ptr<float>(x), data_ptr<float>(gw));
+  } else
 #endif
+  {
+    im2col_conv_backward_weight(d, p, data_ptr<float>(gy), data_ptr<float>(x), data_ptr<float>(gw));
+  }
 }
 
 }  // namespace basin::cuda

@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <mutex>
 
@@ -108,9 +109,15 @@ struct Registrar {
 } g_registrar;
 }  // namespace
 
+namespace {
+std::atomic<bool> g_cudnn_enabled{true};
+}  // namespace
+
+void set_cudnn_enabled(bool on) { g_cudnn_enabled = on; }
+
 bool uses_cudnn() {
 #if defined(BASIN_HAS_CUDNN)
-  return true;
+  return g_cudnn_enabled;
 #else
   return false;
 #endif

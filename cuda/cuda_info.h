@@ -28,6 +28,9 @@ void set_tf32(bool on);
 bool tf32();
 // Whether convolutions run through cuDNN (false: basin's im2col kernels).
 bool uses_cudnn();
+// Switch cuDNN off (or back on) at run time, e.g. to test or time basin's own
+// convolution kernels in a cuDNN build; no effect in a build without cuDNN.
+void set_cudnn_enabled(bool on);
 
 // Caching allocator statistics for the current device, in bytes.
 size_t allocated_bytes();       // handed out to tensors now

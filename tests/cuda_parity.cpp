@@ -128,6 +128,30 @@ TEST_CASE("cuda: deterministic mode repeats the conv net bit for bit") {
   }
 }
 
+TEST_CASE("cuda: basin's own im2col convolution agrees with the CPU (cuDNN switched off)") {
+  BASIN_SKIP_WITHOUT_CUDA();
+  basin::cuda::set_cudnn_enabled(false);
+  CHECK(!basin::cuda::uses_cudnn());
+  int compared = 0;
+  for (const basin::parity::ParityCase& c : basin::parity::parity_cases()) {
+    const std::string name = c.name;
+    if (name.find("conv") == std::string::npos) continue;
+    INFO("case: ", c.name);
+    const std::vector<Tensor> ref = c.run(Device::cpu());
+    const std::vector<Tensor> got = c.run(Device::cuda(0));
+    REQUIRE(ref.size() == got.size());
+    for (size_t k = 0; k < ref.size(); ++k) {
+      INFO("output ", k);
+      const double err = relative_l2(host_values(ref[k]), host_values(got[k]));
+      INFO("relative L2 error ", err, " (tolerance ", c.tol, ")");
+      CHECK(err <= c.tol);
+      ++compared;
+    }
+  }
+  basin::cuda::set_cudnn_enabled(true);
+  CHECK(compared >= 10);
+}
+
 TEST_CASE("cuda: TF32 switch changes GEMM precision only within TF32 error") {
   BASIN_SKIP_WITHOUT_CUDA();
   const Tensor a = basin::parity::input({64, 256}, 101, Device::cpu());
