@@ -46,7 +46,7 @@ TEST_CASE("cuda: parity table runs on the CPU, finite and repeatable") {
   const auto cases = basin::parity::parity_cases();
   CHECK(cases.size() >= 20);
   for (const basin::parity::ParityCase& c : cases) {
-    INFO("case: ", c.name);
+    INFO("case: ", std::string(c.name));
     std::vector<Tensor> first, second;
     REQUIRE_NOTHROW(first = c.run(Device::cpu()));
     REQUIRE_NOTHROW(second = c.run(Device::cpu()));
@@ -72,7 +72,7 @@ TEST_CASE("cuda: every parity case agrees with the CPU backend") {
   BASIN_SKIP_WITHOUT_CUDA();
   int compared = 0;
   for (const basin::parity::ParityCase& c : basin::parity::parity_cases()) {
-    INFO("case: ", c.name);
+    INFO("case: ", std::string(c.name));
     std::vector<Tensor> ref, got;
     REQUIRE_NOTHROW(ref = c.run(Device::cpu()));
     REQUIRE_NOTHROW(got = c.run(Device::cuda(0)));
@@ -100,7 +100,7 @@ TEST_CASE("cuda: the parity cases produce device tensors on the device") {
   BASIN_SKIP_WITHOUT_CUDA();
   // A case that silently computed on the CPU would pass parity trivially.
   for (const basin::parity::ParityCase& c : basin::parity::parity_cases()) {
-    INFO("case: ", c.name);
+    INFO("case: ", std::string(c.name));
     const std::vector<Tensor> got = c.run(Device::cuda(0));
     bool any_on_device = false;
     for (const Tensor& t : got) any_on_device = any_on_device || t.device().is_cuda();
@@ -136,7 +136,7 @@ TEST_CASE("cuda: basin's own im2col convolution agrees with the CPU (cuDNN switc
   for (const basin::parity::ParityCase& c : basin::parity::parity_cases()) {
     const std::string name = c.name;
     if (name.find("conv") == std::string::npos) continue;
-    INFO("case: ", c.name);
+    INFO("case: ", std::string(c.name));
     const std::vector<Tensor> ref = c.run(Device::cpu());
     const std::vector<Tensor> got = c.run(Device::cuda(0));
     REQUIRE(ref.size() == got.size());

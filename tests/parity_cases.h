@@ -275,6 +275,48 @@ inline std::vector<ParityCase> parity_cases() {
     }
     return outs;
   }});
+  cases.push_back({"backend direct: unary/binary ops the front-end does not reach, integer dtypes", E,
+                   [](Device d) {
+    Backend& be = backend_for(d);
+    Tensor a = input({5, 6}, 78, d), b = input({6}, 79, d);
+    std::vector<Tensor> outs;
+    for (UnaryOp op : {UnaryOp::Abs, UnaryOp::Sign, UnaryOp::Reciprocal}) {
+      Tensor out = empty({5, 6}, DType::F32, d);
+      be.unary(op, a, out);
+      outs.push_back(out);
+    }
+    for (BinaryOp op : {BinaryOp::Max, BinaryOp::Min, BinaryOp::ReluGrad}) {
+      Tensor out = empty({5, 6}, DType::F32, d);
+      be.binary(op, a, b.expand({5, 6}), out);  // stride-0 broadcast
+      outs.push_back(out);
+      Tensor out_s = empty({5, 6}, DType::F32, d);
+      be.binary_scalar(op, a, 0.25, out_s);
+      outs.push_back(out_s);
+    }
+    // Integer tensors: accuracy-style comparisons stay on the device.
+    Tensor pred = from_vector<int64_t>({1, 2, 3, 4, 5, 6}, {6}).to(d);
+    Tensor truth = from_vector<int64_t>({1, 0, 3, 0, 5, 0}, {6}).to(d);
+    Tensor eq = empty({6}, DType::I64, d);
+    be.binary(BinaryOp::Eq, pred, truth, eq);
+    Tensor i32a = from_vector<int32_t>({3, -2, 7, 1}, {4}).to(d);
+    Tensor i32b = from_vector<int32_t>({1, 5, -7, 2}, {4}).to(d);
+    Tensor i32_sum = empty({4}, DType::I32, d);
+    be.binary(BinaryOp::Add, i32a, i32b, i32_sum);
+    outs.push_back(eq);
+    outs.push_back(i32_sum);
+    // Fills of every dtype through strided views, and a strided i64 copy.
+    Tensor f64 = zeros({4, 6}, DType::F64, d);
+    Tensor f64_cols = f64.narrow(1, 1, 3);
+    be.fill(f64_cols, -1.5);
+    Tensor u8 = zeros({3, 4}, DType::U8, d);
+    Tensor u8_t = u8.t();
+    be.fill(u8_t, 200.0);
+    Tensor i64 = arange(12, DType::I64, Device::cpu()).to(d).view({3, 4});
+    outs.push_back(f64);
+    outs.push_back(u8);
+    outs.push_back(i64.t().contiguous());
+    return outs;
+  }});
   cases.push_back({"small conv net forward + backward", G, [](Device d) {
     Tensor x = normal_input({4, 3, 8, 8}, 70, d);
     Tensor lab = labels({1, 0, 3, 2}, d);
