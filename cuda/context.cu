@@ -129,10 +129,16 @@ DeviceContext& context() {
   if (d.count == 0) fail(cat("no CUDA device: ", d.reason));
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
+  // Fast path for the launch-per-op hot loop: no lock once this thread has seen the context.
+  thread_local DeviceContext* last = nullptr;
+  if (last != nullptr && last->device == device) return *last;
   BASIN_CHECK(device >= 0 && device < kMaxDevices, "CUDA device ", device, " beyond basin's limit of ",
               kMaxDevices);
   std::lock_guard<std::mutex> lock(g_context_mutex);
-  if (g_contexts[device]) return *g_contexts[device];
+  if (g_contexts[device]) {
+    last = g_contexts[device].get();
+    return *last;
+  }
 
   auto ctx = std::make_unique<DeviceContext>();
   ctx->device = device;
@@ -159,6 +165,7 @@ DeviceContext& context() {
   DeviceContext& ref = *g_contexts[device];
   CUBLAS_CHECK(cublasSetMathMode(ref.cublas, g_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
                                                     : CUBLAS_DEFAULT_MATH));
+  last = &ref;
   return ref;
 }
 
@@ -191,6 +198,14 @@ void check_kernel_errors() {
     default:
       fail(cat("cuda: kernel reported unknown error code ", word.code));
   }
+}
+
+void check_tensor_device(const Tensor& t) {
+  const Device dev = t.device();
+  if (!dev.is_cuda()) fail(cat("cuda backend: operand ", t.str(), " is not on a CUDA device"));
+  if (dev.index == context().device) return;
+  fail(cat("cuda backend: operand ", t.str(), " is on ", dev.str(), " but the current CUDA device is ",
+           context().device, "; basin runs one device per process (use cuda:0)"));
 }
 
 void require_f32(const Tensor& t, const char* op) {

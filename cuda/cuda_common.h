@@ -75,8 +75,15 @@ void apply_math_mode(DeviceContext& ctx);
 // f32 only unless a kernel says otherwise.
 void require_f32(const Tensor& t, const char* op);
 
+// Kernels run on the current device; a tensor on another CUDA device would be
+// read through the wrong address space, so that is an Error, never a guess.
+void check_tensor_device(const Tensor& t);
+
 template <class T>
-inline T* data_ptr(const Tensor& t) { return static_cast<T*>(t.raw_data()); }
+inline T* data_ptr(const Tensor& t) {
+  check_tensor_device(t);
+  return static_cast<T*>(t.raw_data());
+}
 
 constexpr int kThreads = 256;
 inline unsigned grid_for(int64_t n, int threads = kThreads) {
