@@ -169,9 +169,13 @@ void cudnn_conv_forward(const ConvDims& d, const Conv2dParams& p, const float* x
     const size_t budget = ws.size();
     cudnnConvolutionFwdAlgoPerf_t results[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int count = 0;
-    CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, desc.x, x, desc.w, w, desc.conv, desc.y, y,
-                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, results,
-                                                       ws.get(), budget));
+    // Measured search on the real buffers; the heuristic list if the search itself fails.
+    if (cudnnFindConvolutionForwardAlgorithmEx(h, desc.x, x, desc.w, w, desc.conv, desc.y, y,
+                                               CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, results, ws.get(),
+                                               budget) != CUDNN_STATUS_SUCCESS) {
+      CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, desc.x, desc.w, desc.conv, desc.y,
+                                                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, results));
+    }
     choice = &remember(key, pick(results, count, budget, "forward convolution"));
   }
   CUDNN_CHECK(cudnnSetConvolutionMathType(desc.conv, choice->math));
@@ -194,9 +198,13 @@ void cudnn_conv_backward_input(const ConvDims& d, const Conv2dParams& p, const f
     const size_t budget = ws.size();
     cudnnConvolutionBwdDataAlgoPerf_t results[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int count = 0;
-    CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, desc.w, w, desc.y, gy, desc.conv, desc.x, gx,
-                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count,
-                                                            results, ws.get(), budget));
+    if (cudnnFindConvolutionBackwardDataAlgorithmEx(h, desc.w, w, desc.y, gy, desc.conv, desc.x, gx,
+                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, results,
+                                                    ws.get(), budget) != CUDNN_STATUS_SUCCESS) {
+      CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, desc.w, desc.y, desc.conv, desc.x,
+                                                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count,
+                                                              results));
+    }
     choice = &remember(key, pick(results, count, budget, "backward-data convolution"));
   }
   CUDNN_CHECK(cudnnSetConvolutionMathType(desc.conv, choice->math));
@@ -219,9 +227,13 @@ void cudnn_conv_backward_weight(const ConvDims& d, const Conv2dParams& p, const 
     const size_t budget = ws.size();
     cudnnConvolutionBwdFilterAlgoPerf_t results[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int count = 0;
-    CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, desc.x, x, desc.y, gy, desc.conv, desc.w, gw,
-                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-                                                              &count, results, ws.get(), budget));
+    if (cudnnFindConvolutionBackwardFilterAlgorithmEx(h, desc.x, x, desc.y, gy, desc.conv, desc.w, gw,
+                                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count,
+                                                      results, ws.get(), budget) != CUDNN_STATUS_SUCCESS) {
+      CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, desc.x, desc.y, desc.conv, desc.w,
+                                                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                                                                &count, results));
+    }
     choice = &remember(key, pick(results, count, budget, "backward-filter convolution"));
   }
   CUDNN_CHECK(cudnnSetConvolutionMathType(desc.conv, choice->math));
