@@ -6,6 +6,8 @@
 #include <functional>
 #include <map>
 
+#include <omp.h>
+
 #include "core/philox.h"
 #include "tests/cpu_backend_testing.h"
 
@@ -385,4 +387,24 @@ TEST_CASE("core: cpu uniform and normal fills follow the philox formulas") {
   }
   Tensor ints = empty({3}, DType::I32);
   CHECK_THROWS_AS(be().fill_uniform(ints, 1, 0, 0, 1), basin::Error);
+}
+
+TEST_CASE("core: cpu reductions give the same bits for any thread count") {
+  const int64_t n = 300000;
+  Tensor a = make(random_values(n, 70), {n}, DType::F32), b = make(random_values(n, 71), {n}, DType::F32);
+  auto run = [&](int threads) {
+    omp_set_num_threads(threads);
+    Tensor dot = empty({1}, DType::F32), total = empty({1}, DType::F32), cols = empty({3000}, DType::F32);
+    be().dot(a, b, dot);
+    be().sum_dim(a, 1, n, 1, total);
+    be().sum_dim(a, 1, 100, 3000, cols);
+    std::vector<double> all = values_of(dot);
+    all.push_back(values_of(total)[0]);
+    for (double v : values_of(cols)) all.push_back(v);
+    return all;
+  };
+  const int saved = omp_get_max_threads();
+  const std::vector<double> one = run(1), three = run(3);
+  omp_set_num_threads(saved);
+  CHECK(one == three);
 }

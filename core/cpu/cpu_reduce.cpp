@@ -73,20 +73,24 @@ void CpuBackend::sum_dim(const Tensor& a, int64_t outer, int64_t n, int64_t inne
       }
       return;
     }
-    // inner > 1: walk the n slices of each outer block in order, adding whole
-    // contiguous inner rows into a double accumulator.
-#pragma omp parallel if (outer * n * inner >= kParallelGrain)
-    {
-      std::vector<double> acc(static_cast<size_t>(inner));
-#pragma omp for schedule(static)
-      for (int64_t o = 0; o < outer; ++o) {
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t k = 0; k < n; ++k) {
-          const T* src = x + (o * n + k) * inner;
-          for (int64_t i = 0; i < inner; ++i) acc[i] += src[i];
-        }
-        for (int64_t i = 0; i < inner; ++i) y[o * inner + i] = static_cast<T>(acc[i]);
+    // inner > 1: tasks are (outer block, slice of kInnerBlock columns); each
+    // walks its n rows in order into a double accumulator, so the work splits
+    // even when outer is 1 and the result never depends on the thread count.
+    constexpr int64_t kInnerBlock = 1024;
+    const int64_t blocks_per_outer = (inner + kInnerBlock - 1) / kInnerBlock;
+    const int64_t tasks = outer * blocks_per_outer;
+#pragma omp parallel for schedule(static) if (outer * n * inner >= kParallelGrain)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t o = task / blocks_per_outer;
+      const int64_t i0 = (task % blocks_per_outer) * kInnerBlock;
+      const int64_t len = std::min(kInnerBlock, inner - i0);
+      double acc[kInnerBlock];
+      for (int64_t i = 0; i < len; ++i) acc[i] = 0.0;
+      for (int64_t k = 0; k < n; ++k) {
+        const T* src = x + (o * n + k) * inner + i0;
+        for (int64_t i = 0; i < len; ++i) acc[i] += src[i];
       }
+      for (int64_t i = 0; i < len; ++i) y[o * inner + i0 + i] = static_cast<T>(acc[i]);
     }
   });
 }
