@@ -55,6 +55,14 @@ struct AugmentSpec {
   float std[4] = {1, 1, 1, 1};
 };
 
+// Base SGD update over a flat arena (PyTorch SGD semantics, see optim/sgd.h).
+struct SgdStepParams {
+  double lr = 0.0;
+  double momentum = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -163,6 +171,21 @@ class Backend {
   // u2 = uniform_f64(v2, v3) of philox4x32(seed, offset + i), computed in double
   virtual void fill_normal(Tensor& out, uint64_t seed, uint64_t offset, double mean,
                            double std) = 0;
+
+  // --- optimizer arena: one fused pass over a whole flat parameter arena ---
+  // The defaults compose the elementwise kernels above (several passes);
+  // backends override them with single fused kernels.
+  //
+  // Restore and update: when e is defined, first w -= e (undo a SAM perturbation); then
+  //   d = g + weight_decay * decay_mask * w    (decay_mask 0/1 per element; undefined = all 1)
+  //   m = momentum * m + d                     (skipped when momentum == 0; m may be undefined)
+  //   w -= lr * (nesterov ? d + momentum * m : (momentum ? m : d))
+  virtual void sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& decay_mask,
+                        const Tensor& e, const SgdStepParams& p);
+  // Perturbation: e = a * s * s * g + b * h  (s undefined = 1, h undefined = 0);
+  // then, when apply, w += e.
+  virtual void perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& s, double a,
+                       const Tensor& h, double b, bool apply);
 
   // --- data ---
   // src u8 [N, C, H, W] -> out f32 [N, C, H, W]; see AugmentSpec
