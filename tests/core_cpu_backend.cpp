@@ -409,3 +409,24 @@ TEST_CASE("core: cpu reductions give the same bits for any thread count") {
   omp_set_num_threads(saved);
   CHECK(one == three);
 }
+
+TEST_CASE("core: cpu NaN propagates through relu, max and max_dim") {
+  const double nan = std::nan("");
+  Tensor a = make({1.0, nan, -2.0, 3.0}, {4});
+  Tensor r = empty({4}, DType::F64);
+  be().unary(UnaryOp::Relu, a, r);
+  const std::vector<double> rv = values_of(r);
+  CHECK(rv[0] == 1.0);
+  CHECK(std::isnan(rv[1]));
+  CHECK(rv[2] == 0.0);
+  Tensor m = empty({1}, DType::F64);
+  be().max_dim(a, 1, 4, 1, m);
+  CHECK(std::isnan(values_of(m)[0]));
+  Tensor b = make({nan, 0.0, 5.0, nan}, {4}), mx = empty({4}, DType::F64);
+  be().binary(BinaryOp::Max, a, b, mx);
+  const std::vector<double> mv = values_of(mx);
+  CHECK(std::isnan(mv[0]));
+  CHECK(std::isnan(mv[1]));
+  CHECK(mv[2] == 5.0);
+  CHECK(std::isnan(mv[3]));
+}
