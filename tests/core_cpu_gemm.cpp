@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/cpu/gemm.h"
+#include "core/error.h"
 
 namespace {
 
@@ -162,4 +163,21 @@ TEST_CASE("core: cpu gemm gives the same bits on 1 and 2 threads") {
       worst = std::max(worst, std::fabs(C2[i * N + j] - ref) / scale);
     }
   CHECK(worst <= 1e-5);
+}
+
+TEST_CASE("core: cpu gemm rejects leading dimensions smaller than the rows they hold") {
+  std::vector<float> A(12, 1.0f), B(12, 1.0f), C(12, 0.0f);
+  // op(A) is 3x4: stored [3,4] needs lda >= 4, stored [4,3] (trans_a) needs lda >= 3
+  CHECK_THROWS_AS(basin::cpu::gemm<float>(false, false, 3, 3, 4, 1.0f, A.data(), 3, B.data(), 3,
+                                          0.0f, C.data(), 3),
+                  basin::Error);
+  CHECK_THROWS_AS(basin::cpu::gemm<float>(false, true, 3, 3, 4, 1.0f, A.data(), 4, B.data(), 3,
+                                          0.0f, C.data(), 3),
+                  basin::Error);
+  CHECK_THROWS_AS(basin::cpu::gemm<float>(false, false, 3, 3, 4, 1.0f, A.data(), 4, B.data(), 3,
+                                          0.0f, C.data(), 2),
+                  basin::Error);
+  CHECK_NOTHROW(basin::cpu::gemm<float>(true, false, 3, 3, 4, 1.0f, A.data(), 3, B.data(), 3,
+                                        0.0f, C.data(), 3));
+  CHECK(C[0] == 4.0f);
 }

@@ -48,7 +48,10 @@ int64_t group_size(const ConvShape& s) {
   const int64_t rows = s.C_in * s.KH * s.KW;
   int64_t g = std::max<int64_t>(1, (kTargetColumns + ohw - 1) / ohw);
   g = std::min<int64_t>(g, std::max<int64_t>(1, kMaxColumnElems / std::max<int64_t>(1, rows * ohw)));
-  return std::min<int64_t>(g, s.N);
+  g = std::min<int64_t>(g, std::max<int64_t>(s.N, 1));
+  // Even out the groups (64 samples in 56 + 8 would leave one thread idle).
+  const int64_t groups = (s.N + g - 1) / g;
+  return std::max<int64_t>(1, (s.N + groups - 1) / std::max<int64_t>(groups, 1));
 }
 
 bool is_pointwise(const ConvShape& s, const Conv2dParams& p) {

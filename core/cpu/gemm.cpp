@@ -9,6 +9,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/error.h"
+
 namespace basin::cpu {
 namespace {
 
@@ -174,8 +176,14 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) {
+  BASIN_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size M=", M, " N=", N, " K=", K);
+  BASIN_CHECK(ldc >= std::max<int64_t>(1, N), "gemm: ldc=", ldc, " < N=", N);
+  BASIN_CHECK(lda >= std::max<int64_t>(1, trans_a ? M : K), "gemm: lda=", lda, " < ",
+              trans_a ? "M=" : "K=", trans_a ? M : K, " (trans_a=", trans_a, ")");
+  BASIN_CHECK(ldb >= std::max<int64_t>(1, trans_b ? K : N), "gemm: ldb=", ldb, " < ",
+              trans_b ? "K=" : "N=", trans_b ? K : N, " (trans_b=", trans_b, ")");
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == T(0)) {
     scale_c(M, N, beta, C, ldc);
     return;
   }
