@@ -112,7 +112,7 @@ TEST_CASE("core: cpu gemm double, all transposes, odd sizes, alpha/beta, padded 
   sweep_sizes<double>(1e-13);
 }
 
-TEST_CASE("core: cpu gemm shapes crossing every cache block (MC, KC, NC)") {
+TEST_CASE("core: cpu gemm shapes crossing every cache block (MC, KC, NC), few and many rows") {
   std::mt19937 rng(99);
   for (int t = 0; t < 4; ++t) {
     bool padding_ok = false;
@@ -124,6 +124,11 @@ TEST_CASE("core: cpu gemm shapes crossing every cache block (MC, KC, NC)") {
     const GemmCase cd{(t & 1) != 0, (t & 2) != 0, 101, 1540, 520, -1.0, t == 1 ? 0.0 : 0.25, 2};
     INFO("double case t=", t);
     CHECK(run_case<double>(cd, rng, &padding_ok) <= 1e-13);
+    CHECK(padding_ok);
+    // few rows: B is read in place instead of packed (non-transposed B only)
+    const GemmCase cs{(t & 1) != 0, (t & 2) != 0, 40, 3090, 300, 1.25, t == 2 ? 0.0 : -1.0, 3};
+    INFO("few-rows float case t=", t);
+    CHECK(run_case<float>(cs, rng, &padding_ok) <= 1e-5);
     CHECK(padding_ok);
   }
 }

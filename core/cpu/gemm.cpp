@@ -35,6 +35,9 @@ constexpr int64_t kSmallWork = 24 * 24 * 24;
 // Below this many multiply-adds one thread is faster than waking a team.
 constexpr int64_t kParallelWork = 96 * 96 * 96;
 
+// At most this many rows of C: B is not packed (see direct_b).
+constexpr int64_t kDirectBRows = 2 * 24;
+
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 // Scratch that grows and is kept per thread, so steady-state calls allocate nothing.
@@ -113,15 +116,15 @@ void pack_b_sliver(bool trans_b, const T* B, int64_t ldb, int64_t p0, int64_t kc
 // C[mr x nr] = acc + beta * C, where acc = sum_k Ap[:,k] Bp[k,:] over the packed slivers.
 // beta == 0 writes without reading C (C may hold NaNs).
 template <class T>
-void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, T* __restrict C,
-                  int64_t ldc, int mr, int nr, T beta) {
+void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, int64_t ldbp,
+                  T* __restrict C, int64_t ldc, int mr, int nr, T beta) {
   constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
   T acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = T(0);
   for (int64_t k = 0; k < kc; ++k) {
     const T* a = Ap + k * MR;
-    const T* b = Bp + k * NR;
+    const T* b = Bp + k * ldbp;
     for (int i = 0; i < MR; ++i) {
       const T ai = a[i];
 #pragma omp simd
@@ -198,6 +201,9 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   const int64_t kc_max = std::min<int64_t>(Bk::KC, K);
   T* Bp = scratch(b_pack_buffer<T>(), static_cast<size_t>(nc_max * kc_max));
 
+  // With few rows of C, packing B costs about as much as using it: full slivers
+  // of a row-major B are then read in place (a few rows share each L1-resident sliver).
+  const bool direct_b = !trans_b && M <= kDirectBRows;
   int threads = 1;
   if (work >= kParallelWork && !omp_in_parallel()) threads = omp_get_max_threads();
 
@@ -214,7 +220,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
         const T beta_here = pc == 0 ? beta : T(1);
 #pragma omp for schedule(static)
         for (int64_t s = 0; s < slivers; ++s)
-          pack_b_sliver(trans_b, B, ldb, pc, kc, jc + s * NR, std::min<int64_t>(NR, nc - s * NR),
+          if (!(direct_b && (s + 1) * NR <= nc))
+            pack_b_sliver(trans_b, B, ldb, pc, kc, jc + s * NR, std::min<int64_t>(NR, nc - s * NR),
                         Bp + s * NR * kc);
         // Tasks are (block of A rows, range of B slivers); with few row blocks
         // the slivers are split too so both threads have work (A is re-packed
@@ -235,10 +242,13 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
           for (int64_t s = s_begin; s < s_end; ++s) {
             const int64_t j = jc + s * NR;
             const int nr = static_cast<int>(std::min<int64_t>(NR, N - j));
+            const bool direct = direct_b && nr == NR;
+            const T* b_sliver = direct ? B + pc * ldb + j : Bp + s * NR * kc;
+            const int64_t b_stride = direct ? ldb : NR;
             for (int64_t ir = 0; ir < mc; ir += MR) {
               const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
-              micro_kernel<T>(kc, Ap + ir * kc, Bp + s * NR * kc, C + (ic + ir) * ldc + j, ldc, mr,
-                              nr, beta_here);
+              micro_kernel<T>(kc, Ap + ir * kc, b_sliver, b_stride, C + (ic + ir) * ldc + j, ldc,
+                              mr, nr, beta_here);
             }
           }
         }
