@@ -40,7 +40,7 @@ ConvShape conv_shape(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
 namespace {
 
 // Columns per gemm worth gathering samples for, and a cap on the column buffer.
-constexpr int64_t kTargetColumns = 2048;
+constexpr int64_t kTargetColumns = 1024;
 constexpr int64_t kMaxColumnElems = int64_t(1) << 22;
 
 int64_t group_size(const ConvShape& s) {
