@@ -15,8 +15,8 @@ namespace basin::cpu {
 namespace {
 
 // Register tile (MR rows x NR columns of C held in vector registers) and cache
-// blocks. MR x NR is sized so the accumulators plus one row of B fit the 32
-// vector registers of AVX-512 (or spill a little on AVX2, still fast).
+// blocks. With 256-bit vectors the float tile is 24 accumulators plus 4 vectors of
+// B, which fits AVX-512's 32 registers; a 16-register ISA (AVX2 alone) spills some.
 template <class T>
 struct Blocking;
 template <>
