@@ -26,7 +26,7 @@ void gemm_f32(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, i
   const int ldc = static_cast<int>(N);
   if (K == 0) {
     // An empty sum leaves beta * C (cuBLAS rejects k = 0 on some versions).
-    BASIN_CHECK(stride_c == M * N, "cuda gemm: K = 0 needs densely packed C");
+    BASIN_CHECK(batch == 1 || stride_c == M * N, "cuda gemm: K = 0 needs densely packed C");
     const int64_t total = batch * M * N;
     if (beta == 0.0f) {
       CUDA_CHECK(cudaMemsetAsync(C, 0, sizeof(float) * total, ctx.stream));

@@ -1,6 +1,8 @@
 // Layout kernels: fill, strided copy, dtype cast and the row gather/scatter of
 // index_select / index_add. Copies move raw element bits (templated on the
 // element size only), so every dtype shares three kernel instantiations.
+#include <type_traits>
+
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_common.h"
 
@@ -36,9 +38,19 @@ void launch_copy_strided(const Tensor& src, Tensor& dst) {
   check_launch("copy_strided_kernel");
 }
 
+// Floating -> integral goes through int64 (negative values wrap for u8), as on the CPU.
+template <class D, class S>
+__device__ __forceinline__ D convert(S v) {
+  if constexpr (std::is_floating_point<S>::value && std::is_integral<D>::value) {
+    return static_cast<D>(static_cast<int64_t>(v));
+  } else {
+    return static_cast<D>(v);
+  }
+}
+
 template <class S, class D>
 __global__ void cast_kernel(const S* src, D* dst, int64_t n) {
-  BASIN_GRID_STRIDE(i, n) { dst[i] = static_cast<D>(src[i]); }
+  BASIN_GRID_STRIDE(i, n) { dst[i] = convert<D, S>(src[i]); }
 }
 
 template <class S>
