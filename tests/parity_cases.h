@@ -237,7 +237,8 @@ inline std::vector<ParityCase> parity_cases() {
     Tensor scaled = mul(a, 7.0);
     Tensor as_i64 = scaled.to(DType::I64), as_i32 = scaled.to(DType::I32), as_f64 = a.to(DType::F64);
     Tensor bytes = from_vector<uint8_t>({0, 17, 255, 128}, {4}).to(d).to(DType::F32);
-    return std::vector<Tensor>{t, n, e, as_i64, as_i32, as_f64, bytes, as_i64.to(DType::F32)};
+    Tensor as_u8 = scaled.to(DType::U8);  // negative values wrap through int64
+    return std::vector<Tensor>{t, n, e, as_i64, as_i32, as_f64, bytes, as_i64.to(DType::F32), as_u8};
   }});
   cases.push_back({"random fills rand/randn on the device stream", E, [](Device d) {
     Generator g1(1234);
