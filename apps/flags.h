@@ -1,0 +1,44 @@
+// A small command-line flag parser shared by the subcommands: every flag is
+// declared with its default and a one-line help; --help prints them all;
+// unknown flags and malformed values are errors that name the flag.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace basin::apps {
+
+class Flags {
+ public:
+  explicit Flags(std::string command, std::string summary);
+
+  // Declare before parse(); the default is also what --help shows.
+  void add(const std::string& name, const std::string& default_value, const std::string& help);
+  void add_bool(const std::string& name, const std::string& help);  // --name / --no-name, default off
+  void section(const std::string& title);  // a heading in --help
+
+  // Accepts --name=value, --name value, --flag, --no-flag. Returns false when
+  // --help was printed (the caller exits 0). Throws basin::Error otherwise.
+  bool parse(int argc, char** argv);
+
+  std::string str(const std::string& name) const;
+  int64_t i64(const std::string& name) const;
+  double f64(const std::string& name) const;
+  bool on(const std::string& name) const;
+  bool given(const std::string& name) const;  // set on the command line
+  std::string help() const;
+
+ private:
+  struct Flag {
+    std::string name, value, default_value, help;
+    bool boolean = false, given = false;
+  };
+  const Flag& find(const std::string& name) const;
+
+  std::string command_, summary_;
+  std::vector<Flag> flags_;
+  std::vector<std::pair<size_t, std::string>> sections_;  // (first flag index, title)
+};
+
+}  // namespace basin::apps
