@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "core/rng.h"
 #include "core/safetensors.h"
@@ -29,12 +30,21 @@ enum class Pass { Ascent, Descent };
 // Pass::Descent (at w + e, inside nn::FreezeBatchNormStats).
 using Closure = std::function<Tensor(Pass)>;
 
+// Gradient accumulation: the batch is split into StepInput::micro_batches
+// consecutive parts; closure(pass, k) returns the logits of part k (rows in the
+// order of StepInput::labels). Pass 1 accumulates the full-batch gradient g
+// (each part weighted by its share of the batch) before e is built; pass 2
+// accumulates g2 into its own arena. NCSAM and CA-SAM keep every part's
+// pass-1 graph until their second upstream gradient has gone through.
+using MicroClosure = std::function<Tensor(Pass, int64_t micro_batch)>;
+
 struct StepInput {
   Tensor labels;        // i64 [B] on the model's device: the labels trained on (observed / noisy)
   Tensor indices;       // i64 [B]: dataset indices (tracker, CA-SAM mask); may be undefined for SGD/SAM/ASAM/NCSAM without a tracker
   int64_t epoch = 0;    // 0-based epoch (warm-up decisions)
   double progress = 0;  // t = epoch / total_epochs in [0, 1], fractional within the epoch (NCSAM s(t))
   int64_t step = 0;     // global iteration, drives the learning-rate schedule
+  int64_t micro_batches = 1;  // > 1: gradient accumulation over that many parts (MicroClosure)
   bool observe = true;  // compute the diagnostic statistics (cosines, |g2|, ...); norms the method needs are always computed
   std::string dump_path;  // non-empty: write this step's buffers to a safetensors file (see dump_step)
 };
@@ -77,6 +87,8 @@ class Optimizer {
   // One training step on one batch; see the file comment. Throws basin::Error
   // after config.max_consecutive_skips consecutive skipped steps, naming the step.
   StepResult step(const Closure& closure, const StepInput& input);
+  // Same with gradient accumulation over input.micro_batches parts.
+  StepResult step(const MicroClosure& closure, const StepInput& input);
 
   virtual const char* name() const = 0;
   const OptimConfig& config() const { return config_; }
@@ -113,17 +125,23 @@ class Optimizer {
   // What the subclass decides per step.
   virtual bool second_pass(const StepInput& input) const = 0;  // SAM family after warm-up
   virtual bool needs_pass1_graph(const StepInput&) const { return false; }  // a second upstream gradient follows
-  // Build e in e_ (given g in g_ and |g|), apply w += e. `logits` still holds the
-  // pass-1 graph when needs_pass1_graph said so. Fill the method's result fields.
-  virtual void perturb(const StepInput& input, const Tensor& logits, double grad_norm,
+  // Pass-1 outputs handed to perturb(): every part's logits with its graph
+  // (kept when needs_pass1_graph said so) and their detached concatenation.
+  struct Pass1 {
+    std::vector<Tensor> parts;     // [B_k, C] each, graphs attached
+    std::vector<int64_t> offsets;  // first row of each part in the batch
+    Tensor logits;                 // [B, C] detached
+  };
+  // Build e in e_ (given g in g_ and |g|), apply w += e. Fill the method's result fields.
+  virtual void perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
                        StepResult& result) = 0;
   // Extra dump entries of the method (e.g. g*, chosen indices).
   virtual void add_dump_entries(NamedTensors&, const StepResult&) const {}
 
   // Back-propagate sum_i weights_i * CE(logits_i, labels_i; smoothing) through the
-  // retained pass-1 graph into `target` (an arena-shaped buffer, zeroed first).
-  // weights [B] in the logits' dtype. Releases the graph.
-  void backprop_weighted_loss(const Tensor& logits, const Tensor& labels, const Tensor& weights,
+  // retained pass-1 graphs into `target` (an arena-shaped buffer, zeroed first).
+  // labels i64 [B], weights [B] in the logits' dtype. Releases the graphs.
+  void backprop_weighted_loss(const Pass1& pass1, const Tensor& labels, const Tensor& weights,
                               double smoothing, Tensor& target);
   Tensor& ensure(Tensor& buffer);  // allocate an arena-shaped buffer on first use
 

@@ -68,12 +68,41 @@ struct RefStep {
 // The reference: ALGORITHMS.md written out with std::vector<double>.
 class Reference {
  public:
-  Reference(const OptimConfig& cfg, const Data& data, const std::vector<uint8_t>& clean)
-      : cfg_(cfg), data_(data), clean_(clean), model_(make_tiny_model(11)) {
+  Reference(const OptimConfig& cfg, const Data& data, const std::vector<uint8_t>& clean,
+            int64_t parts)
+      : cfg_(cfg), data_(data), clean_(clean), model_(make_tiny_model(11)), parts_(parts) {
     w_ = flat_values(*model_);
     m_.assign(w_.size(), 0.0);
     asam_ = asam_weight_flags(*model_);
     decay_ = decay_flags(*model_, cfg.no_decay_bn_bias);
+  }
+
+  // Gradient of the mean CE over `rows` (all when empty) with the batch split into
+  // parts_ equal consecutive parts, each forwarded on its own (its own BN
+  // statistics): sum over parts of (rows in part / rows) * mean gradient there.
+  Vec grad_over(const Vec& w, const Tensor& x, const std::vector<int64_t>& labels,
+                std::vector<int64_t> rows, double ls, Vec* logits = nullptr) {
+    const int64_t B = x.size(0), part = B / parts_;
+    if (rows.empty())
+      for (int64_t i = 0; i < B; ++i) rows.push_back(i);
+    Vec total(w.size(), 0.0);
+    if (logits) logits->clear();
+    for (int64_t k = 0; k < parts_; ++k) {
+      std::vector<int64_t> local;
+      for (int64_t r : rows)
+        if (r >= k * part && r < (k + 1) * part) local.push_back(r - k * part);
+      const Tensor xk = x.slice(k * part, (k + 1) * part).contiguous();
+      const std::vector<int64_t> lk(labels.begin() + k * part, labels.begin() + (k + 1) * part);
+      Vec part_logits;
+      // rows-less parts still run (for the logits) but add nothing
+      const Vec gk = reference_grad(*model_, w, xk, lk, local.empty() ? std::vector<int64_t>{0} : local,
+                                    ls, &part_logits);
+      if (logits) logits->insert(logits->end(), part_logits.begin(), part_logits.end());
+      if (local.empty()) continue;
+      const double share = static_cast<double>(local.size()) / static_cast<double>(rows.size());
+      for (size_t i = 0; i < total.size(); ++i) total[i] += share * gk[i];
+    }
+    return total;
   }
 
   RefStep step(const std::vector<int64_t>& idx, double t) {
@@ -87,7 +116,7 @@ class Reference {
     const double eps = 1e-12;
     RefStep out;
     Vec logits;
-    out.g = reference_grad(*model_, w_, x, lab, {}, ls, &logits);
+    out.g = grad_over(w_, x, lab, {}, ls, &logits);
     const size_t P = w_.size();
     Vec e(P, 0.0);
     const std::string& method = cfg_.method;
@@ -129,7 +158,7 @@ class Reference {
       const int64_t m = static_cast<int64_t>(std::floor(cfg_.r_flip * B));
       out.chosen.assign(order.begin(), order.begin() + m);
       for (int64_t c : out.chosen) out.temporary.push_back(yhat[c]);
-      out.aux = reference_grad(*model_, w_, x, yhat, out.chosen, cfg_.subset_label_smoothing);
+      out.aux = grad_over(w_, x, yhat, out.chosen, cfg_.subset_label_smoothing);
       const double r = 2.0 * (3.0 - 2.0 * t) * t * t;
       const double s = cfg_.kappa * std::min(r, 1.0);
       const double a = rho / (norm(out.g) + eps);
@@ -147,7 +176,7 @@ class Reference {
       if (rows.empty()) {
         out.fallback = true;
       } else {
-        out.aux = reference_grad(*model_, w_, x, lab, rows, ls);
+        out.aux = grad_over(w_, x, lab, rows, ls);
         v = out.aux;
       }
       const double a = rho / (norm(v) + eps);
@@ -158,7 +187,7 @@ class Reference {
     if (sam_family) {
       Vec wp(P);
       for (size_t i = 0; i < P; ++i) wp[i] = w_[i] + e[i];
-      out.g2 = reference_grad(*model_, wp, x, lab, {}, ls);
+      out.g2 = grad_over(wp, x, lab, {}, ls);
       step_grad = out.g2;
     }
     for (size_t i = 0; i < P; ++i) {
@@ -179,6 +208,7 @@ class Reference {
   std::vector<uint8_t> clean_;
   std::shared_ptr<nn::Sequential> model_;
   Vec w_, m_;
+  int64_t parts_;
   std::vector<uint8_t> asam_, decay_;
   uint64_t offset_ = 0;
 };
@@ -201,7 +231,7 @@ std::vector<int64_t> to_i64(const Tensor& t) { return t.contiguous().to_vector<i
 
 // Runs the production optimizer and the reference side by side for three steps.
 // Returns the reference steps so a caller can check case-specific facts.
-std::vector<RefStep> compare_with_reference(const OptimConfig& cfg) {
+std::vector<RefStep> compare_with_reference(const OptimConfig& cfg, int64_t parts = 1) {
   const Data data = make_data(5);
   std::vector<uint8_t> clean(kDataset);
   for (int64_t i = 0; i < kDataset; ++i) clean[i] = i % 2 == 0;
@@ -213,7 +243,7 @@ std::vector<RefStep> compare_with_reference(const OptimConfig& cfg) {
     std::vector<double> mask(clean.begin(), clean.end());
     casam->set_clean_mask(from_vector<double>(mask, {kDataset}));
   }
-  Reference ref(cfg, data, clean);
+  Reference ref(cfg, data, clean, parts);
   const double progress[3] = {0.3, 0.45, 0.8};
   std::vector<RefStep> steps;
   for (int k = 0; k < 3; ++k) {
@@ -227,7 +257,14 @@ std::vector<RefStep> compare_with_reference(const OptimConfig& cfg) {
     in.epoch = 0;
     in.progress = progress[k];
     in.step = k;
-    const StepResult r = opt->step([&](Pass) { return model->forward(x); }, in);
+    in.micro_batches = parts;
+    const int64_t part = kBatch / parts;
+    const StepResult r =
+        parts == 1 ? opt->step([&](Pass) { return model->forward(x); }, in)
+                   : opt->step(MicroClosure([&](Pass, int64_t j) {
+                                 return model->forward(x.slice(j * part, (j + 1) * part).contiguous());
+                               }),
+                               in);
     const RefStep expect = ref.step(idx, progress[k]);
     REQUIRE_FALSE(r.skipped);
     CHECK(r.lr == doctest::Approx(cfg.lr));
@@ -364,4 +401,23 @@ TEST_CASE("optim: CA-SAM matches the reference, including the SAM fallback") {
   CHECK_FALSE(steps[0].fallback);
   CHECK(steps[1].fallback);  // all-odd batch
   CHECK_FALSE(steps[2].fallback);
+}
+
+TEST_CASE("optim: gradient accumulation over micro-batches matches the reference (SGD, SAM, ASAM)") {
+  compare_with_reference(base_config("sgd"), 2);
+  OptimConfig sam = base_config("sam");
+  sam.rho = 0.05;
+  compare_with_reference(sam, 2);
+  compare_with_reference(base_config("asam"), 4);
+}
+
+TEST_CASE("optim: gradient accumulation with NCSAM and CA-SAM matches the reference") {
+  OptimConfig nc = base_config("ncsam");
+  nc.rho = 0.05;
+  nc.kappa = 0.5;
+  nc.r_flip = 0.4;
+  compare_with_reference(nc, 2);
+  OptimConfig ca = base_config("casam");
+  ca.rho = 0.05;
+  compare_with_reference(ca, 2);
 }
