@@ -48,6 +48,9 @@ Optimizer::Optimizer(const OptimConfig& config, FlatParams& flat, SampleTracker*
     : config_(config), flat_(flat), tracker_(tracker), generator_(config.seed) {
   validate(config_);
   flat_.check_bound();
+  BASIN_CHECK(config_.steps_per_epoch > 0 || config_.schedule == "constant",
+              "optimizer: steps_per_epoch must be set (> 0) for the '", config_.schedule,
+              "' schedule (the app sets it from the dataset size and batch size)");
   schedule_ = Schedule(schedule_config(config_));
   g_ = flat_.grads();
   if (config_.momentum != 0.0) momentum_ = flat_.new_state_buffer();
