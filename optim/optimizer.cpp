@@ -328,6 +328,22 @@ void Optimizer::write_dump(const std::string& path, const StepInput& input, cons
   safetensors::save(path, tensors, meta);
 }
 
+std::vector<SegmentStats> Optimizer::segment_statistics() const {
+  std::vector<SegmentStats> out(flat_.segments().size());
+  for (size_t i = 0; i < out.size(); ++i) out[i].name = flat_.segments()[i].name;
+  auto fill = [&](const Tensor& buffer, double SegmentStats::*field) {
+    if (!buffer.defined()) return;
+    const std::vector<double> norms = flat_.segment_norms(buffer);
+    for (size_t i = 0; i < out.size(); ++i) out[i].*field = norms[i];
+  };
+  fill(flat_.params(), &SegmentStats::weight_norm);
+  fill(g_, &SegmentStats::grad_norm);
+  fill(e_, &SegmentStats::perturb_norm);
+  fill(g2_, &SegmentStats::descent_grad_norm);
+  fill(momentum_, &SegmentStats::momentum_norm);
+  return out;
+}
+
 NamedTensors Optimizer::state_tensors() const {
   NamedTensors out;
   if (momentum_.defined()) out.emplace_back("optim.momentum", momentum_.clone());

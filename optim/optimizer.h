@@ -77,6 +77,17 @@ struct StepResult {
   Tensor clean_mask;             // CA-SAM: 0/1 [B] likely-clean members of the batch
 };
 
+// Per-layer view of the last step: L2 norms of each segment of the arenas
+// (NaN where the method has no such buffer yet).
+struct SegmentStats {
+  std::string name;
+  double weight_norm = kNaN;      // |w| now
+  double grad_norm = kNaN;        // |g| at w
+  double perturb_norm = kNaN;     // |e|
+  double descent_grad_norm = kNaN;  // |g2| at w + e
+  double momentum_norm = kNaN;    // |m|
+};
+
 class Optimizer {
  public:
   Optimizer(const OptimConfig& config, FlatParams& flat, SampleTracker* tracker);
@@ -104,6 +115,9 @@ class Optimizer {
   const Tensor& perturbation() const { return e_; }          // e of the last step
   const Tensor& grad_at_perturbed() const { return g2_; }    // g2 of the last step
   const Tensor& aux_grad() const { return aux_; }            // g* (NCSAM) / g_C (CA-SAM)
+
+  // Per-segment norms of w, g, e, g2 and m (host reductions: call on logged steps only).
+  std::vector<SegmentStats> segment_statistics() const;
 
   int64_t steps_taken() const { return steps_taken_; }  // applied (not skipped) steps
   int64_t total_skips() const { return total_skips_; }

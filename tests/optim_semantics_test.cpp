@@ -245,3 +245,31 @@ TEST_CASE("optim: step checks its inputs and names what is wrong") {
   bad = config_for("lion");
   CHECK_THROWS_WITH_AS(make_optimizer(bad, flat), doctest::Contains("unknown method"), Error);
 }
+
+TEST_CASE("optim: per-segment statistics are the norms of each layer's slice") {
+  const Batch b = make_batch(29);
+  auto model = make_tiny_model(9);
+  FlatParams flat = bind(*model, Device::cpu());
+  auto opt = make_optimizer(config_for("sam"), flat);
+  opt->step([&](Pass) { return model->forward(b.x); }, input_for(b));
+  const std::vector<SegmentStats> stats = opt->segment_statistics();
+  REQUIRE(stats.size() == flat.segments().size());
+  const Vec e = to_vec(opt->perturbation());
+  const Vec g2 = to_vec(opt->grad_at_perturbed());
+  double total_e = 0;
+  for (size_t i = 0; i < stats.size(); ++i) {
+    const Segment& s = flat.segments()[i];
+    CHECK(stats[i].name == s.name);
+    double se = 0, sg2 = 0;
+    for (int64_t k = s.offset; k < s.offset + s.numel; ++k) {
+      se += e[k] * e[k];
+      sg2 += g2[k] * g2[k];
+    }
+    CHECK(stats[i].perturb_norm == doctest::Approx(std::sqrt(se)).epsilon(1e-13));
+    CHECK(stats[i].descent_grad_norm == doctest::Approx(std::sqrt(sg2)).epsilon(1e-13));
+    CHECK(stats[i].weight_norm > 0);
+    CHECK(stats[i].momentum_norm > 0);
+    total_e += se;
+  }
+  CHECK(std::sqrt(total_e) == doctest::Approx(0.1));  // |e| = rho
+}
