@@ -45,8 +45,8 @@ struct StepInput {
   double progress = 0;  // t = epoch / total_epochs in [0, 1], fractional within the epoch (NCSAM s(t))
   int64_t step = 0;     // global iteration, drives the learning-rate schedule
   int64_t micro_batches = 1;  // > 1: gradient accumulation over that many parts (MicroClosure)
-  bool observe = true;  // compute the diagnostic statistics (cosines, |g2|, ...); norms the method needs are always computed
-  std::string dump_path;  // non-empty: write this step's buffers to a safetensors file (see dump_step)
+  bool observe = true;  // compute cos(g, e), cos(g, g*), cos(g, g2) (three extra arena reductions); norms are always computed
+  std::string dump_path;  // non-empty: write this step's buffers to a safetensors file (docs/optimizers.md, "Step dumps")
 };
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -68,7 +68,7 @@ struct StepResult {
   bool perturbed = false;        // a second pass ran (false for SGD and during warm-up)
   bool fallback = false;         // CA-SAM: no likely-clean sample in the batch -> SAM ascent
   int64_t num_clean = -1;        // CA-SAM: likely-clean samples in the batch
-  bool skipped = false;          // non-finite loss or gradient: weights and momentum untouched
+  bool skipped = false;          // non-finite loss or gradient: momentum untouched, w untouched (pass 1) or restored by w -= e (pass 2)
   std::string skip_reason;       // why, naming the pass and the quantity
   int64_t consecutive_skips = 0;
   int64_t total_skips = 0;
