@@ -94,7 +94,7 @@ StepResult Optimizer::skip(StepResult r, const StepInput& input, const std::stri
   ++consecutive_skips_;
   ++total_skips_;
   r.skipped = true;
-  r.skip_reason = cat("step ", input.step, " skipped: ", reason);
+  r.skip_reason = reason;
   r.consecutive_skips = consecutive_skips_;
   r.total_skips = total_skips_;
   if (consecutive_skips_ >= config_.max_consecutive_skips)

@@ -69,7 +69,7 @@ struct StepResult {
   bool fallback = false;         // CA-SAM: no likely-clean sample in the batch -> SAM ascent
   int64_t num_clean = -1;        // CA-SAM: likely-clean samples in the batch
   bool skipped = false;          // non-finite loss or gradient: momentum untouched, w untouched (pass 1) or restored by w -= e (pass 2)
-  std::string skip_reason;       // why, naming the pass and the quantity
+  std::string skip_reason;       // why, e.g. "non-finite loss nan at w (pass 1)" (the step number is the caller's)
   int64_t consecutive_skips = 0;
   int64_t total_skips = 0;
   Tensor chosen;                 // NCSAM: positions in the batch of the m chosen samples, i64 [m]
