@@ -209,3 +209,36 @@ TEST_CASE("core: gradients flow into a leaf through views") {
   check_tensor(x.grad(), {4, 3}, {0, 0, 5, 0, 0, 5, 0, 0, 5, 0, 0, 5}, 1e-15,
                "transpose + narrow backward");
 }
+
+TEST_CASE("core: paths of unequal depth are all summed before a node runs") {
+  const Tensor x = leaf({3}, 618u);
+  const std::vector<double> xv = to_doubles(x);
+  // a = exp(x), c = exp(a*a); loss = sum(a + c):  dloss/dx = a + exp(a^2) * 2a * a
+  const Tensor a = exp(x);
+  const Tensor c = exp(mul(a, a));
+  sum(add(a, c)).backward();
+  std::vector<double> expected;
+  for (double v : xv) {
+    const double av = std::exp(v);
+    expected.push_back(av + std::exp(av * av) * 2 * av * av);
+  }
+  check_tensor(x.grad(), {3}, expected, 1e-12, "unequal depth");
+  CHECK_FALSE(a.grad().defined());  // only leaves accumulate .grad
+}
+
+TEST_CASE("core: a node does not keep its own output alive; backward releases the graph") {
+  const Tensor x = leaf({3}, 619u);
+  Tensor y = exp(x);
+  const std::weak_ptr<TensorImpl> watch = y.impl_ptr();
+  const std::shared_ptr<Node> node = y.grad_fn();
+  REQUIRE(node != nullptr);
+  y = Tensor();
+  CHECK(watch.expired());
+  CHECK_FALSE(node->released());
+
+  const Tensor loss = sum(mul(exp(x), x));
+  loss.backward(Tensor(), true);
+  CHECK_FALSE(loss.grad_fn()->released());
+  loss.backward();
+  CHECK(loss.grad_fn()->released());
+}
