@@ -1,0 +1,232 @@
+// CPU convolution by im2col + gemm. Samples are processed in groups whose
+// columns are concatenated, so each gemm is wide enough to run at full speed even
+// for small feature maps; the group size never depends on the thread count, which
+// keeps every result (the weight gradient's batch sum included) bit-reproducible.
+#include "core/cpu/conv.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/cpu/gemm.h"
+#include "core/cpu/im2col.h"
+#include "core/error.h"
+
+namespace basin::cpu {
+
+ConvShape conv_shape(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
+  const Shape& xs = x.shape();
+  const Shape& ws = w.shape();
+  BASIN_CHECK(xs.size() == 4, "conv2d: input must be [N, C, H, W], got ", shape_str(xs));
+  BASIN_CHECK(ws.size() == 4, "conv2d: weight must be [C_out, C_in, KH, KW], got ", shape_str(ws));
+  BASIN_CHECK(xs[1] == ws[1], "conv2d: input has ", xs[1], " channels but weight ", shape_str(ws),
+              " expects ", ws[1]);
+  BASIN_CHECK(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0 &&
+                  p.pad_h >= 0 && p.pad_w >= 0,
+              "conv2d: stride and dilation must be positive and padding non-negative, got stride ",
+              p.stride_h, "x", p.stride_w, " dilation ", p.dilation_h, "x", p.dilation_w, " pad ",
+              p.pad_h, "x", p.pad_w);
+  ConvShape s{xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], 0, 0};
+  s.OH = window_out_size(s.H, static_cast<int>(s.KH), p.stride_h, p.pad_h, p.dilation_h);
+  s.OW = window_out_size(s.W, static_cast<int>(s.KW), p.stride_w, p.pad_w, p.dilation_w);
+  BASIN_CHECK(s.OH > 0 && s.OW > 0, "conv2d: kernel ", s.KH, "x", s.KW, " (dilation ",
+              p.dilation_h, "x", p.dilation_w, ") does not fit input ", shape_str(xs),
+              " with padding ", p.pad_h, "x", p.pad_w);
+  return s;
+}
+
+namespace {
+
+// Columns per gemm worth gathering samples for, and a cap on the column buffer.
+constexpr int64_t kTargetColumns = 2048;
+constexpr int64_t kMaxColumnElems = int64_t(1) << 22;
+
+int64_t group_size(const ConvShape& s) {
+  const int64_t ohw = s.OH * s.OW;
+  const int64_t rows = s.C_in * s.KH * s.KW;
+  int64_t g = std::max<int64_t>(1, (kTargetColumns + ohw - 1) / ohw);
+  g = std::min<int64_t>(g, std::max<int64_t>(1, kMaxColumnElems / std::max<int64_t>(1, rows * ohw)));
+  return std::min<int64_t>(g, s.N);
+}
+
+bool is_pointwise(const ConvShape& s, const Conv2dParams& p) {
+  return s.KH == 1 && s.KW == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 &&
+         p.pad_w == 0;
+}
+
+// Grows and is kept per calling thread: no large allocation in steady state.
+template <class T>
+T* scratch(int slot, size_t n) {
+  static thread_local std::vector<T> buffers[3];
+  std::vector<T>& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+
+// Unfolds samples [n0, n0+g) of x into col [C_in*KH*KW, g*OH*OW].
+template <class T>
+void im2col_group(const ConvShape& s, const Conv2dParams& p, const T* x, int64_t n0, int64_t g,
+                  T* col) {
+  const int64_t ohw = s.OH * s.OW, hw = s.H * s.W, ld = g * ohw;
+  const int64_t tasks = g * s.C_in;
+#pragma omp parallel for schedule(static) if (tasks > 1 && !omp_in_parallel())
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t i = t / s.C_in, c = t % s.C_in;
+    const T* plane = x + ((n0 + i) * s.C_in + c) * hw;
+    im2col_channel(s, p, plane, c, col + i * ohw, ld);
+  }
+}
+
+// Gathers samples [n0, n0+g) of a [N, rows, plane] tensor into [rows, g*plane].
+template <class T>
+void gather_group(int64_t rows, int64_t plane, int64_t n0, int64_t g, const T* tensor,
+                  T* grouped) {
+  const int64_t tasks = g * rows;
+#pragma omp parallel for schedule(static) if (tasks * plane > 32768 && !omp_in_parallel())
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t i = t / rows, r = t % rows;
+    std::memcpy(grouped + r * g * plane + i * plane, tensor + ((n0 + i) * rows + r) * plane,
+                static_cast<size_t>(plane) * sizeof(T));
+  }
+}
+
+// Inverse of gather_group, adding bias[row] on the way when bias is given.
+template <class T>
+void scatter_group(int64_t rows, int64_t plane, int64_t n0, int64_t g, const T* grouped,
+                   const T* bias, T* tensor) {
+  const int64_t tasks = g * rows;
+#pragma omp parallel for schedule(static) if (tasks * plane > 32768 && !omp_in_parallel())
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t i = t / rows, r = t % rows;
+    T* dst = tensor + ((n0 + i) * rows + r) * plane;
+    const T* src = grouped + r * g * plane + i * plane;
+    const T add = bias ? bias[r] : T(0);
+    for (int64_t k = 0; k < plane; ++k) dst[k] = src[k] + add;
+  }
+}
+
+template <class T>
+void add_bias(const ConvShape& s, int64_t n0, int64_t g, const T* bias, T* y) {
+  const int64_t ohw = s.OH * s.OW, tasks = g * s.C_out;
+#pragma omp parallel for schedule(static) if (tasks * ohw > 32768 && !omp_in_parallel())
+  for (int64_t t = 0; t < tasks; ++t) {
+    const T add = bias[t % s.C_out];
+    T* row = y + (n0 * s.C_out + t) * ohw;
+    for (int64_t k = 0; k < ohw; ++k) row[k] += add;
+  }
+}
+
+}  // namespace
+
+template <class T>
+void conv2d_forward(const ConvShape& s, const Conv2dParams& p, const T* x, const T* w,
+                    const T* bias, T* y) {
+  const int64_t ohw = s.OH * s.OW, rows = s.C_in * s.KH * s.KW;
+  const int64_t g_max = group_size(s);
+  const bool pointwise = is_pointwise(s, p);
+  for (int64_t n0 = 0; n0 < s.N; n0 += g_max) {
+    const int64_t g = std::min(g_max, s.N - n0);
+    const int64_t cols = g * ohw;
+    const T* col = x + n0 * s.C_in * ohw;  // pointwise, one sample: x itself is the column matrix
+    if (!(pointwise && g == 1)) {
+      T* buf = scratch<T>(0, static_cast<size_t>(rows * cols));
+      im2col_group(s, p, x, n0, g, buf);
+      col = buf;
+    }
+    if (g == 1) {
+      T* yn = y + n0 * s.C_out * ohw;
+      gemm<T>(false, false, s.C_out, cols, rows, T(1), w, rows, col, cols, T(0), yn, cols);
+      if (bias) add_bias(s, n0, 1, bias, y);
+    } else {
+      T* out = scratch<T>(1, static_cast<size_t>(s.C_out * cols));
+      gemm<T>(false, false, s.C_out, cols, rows, T(1), w, rows, col, cols, T(0), out, cols);
+      scatter_group<T>(s.C_out, ohw, n0, g, out, bias, y);
+    }
+  }
+}
+
+template <class T>
+void conv2d_backward_input(const ConvShape& s, const Conv2dParams& p, const T* gy, const T* w,
+                           T* gx) {
+  const int64_t ohw = s.OH * s.OW, hw = s.H * s.W, rows = s.C_in * s.KH * s.KW;
+  const int64_t g_max = group_size(s);
+  const bool pointwise = is_pointwise(s, p);
+  for (int64_t n0 = 0; n0 < s.N; n0 += g_max) {
+    const int64_t g = std::min(g_max, s.N - n0);
+    const int64_t cols = g * ohw;
+    const T* gyg = gy + n0 * s.C_out * ohw;
+    if (g > 1) {
+      T* buf = scratch<T>(1, static_cast<size_t>(s.C_out * cols));
+      gather_group<T>(s.C_out, ohw, n0, g, gy, buf);
+      gyg = buf;
+    }
+    if (pointwise && g == 1) {
+      gemm<T>(true, false, rows, cols, s.C_out, T(1), w, rows, gyg, cols, T(0),
+              gx + n0 * s.C_in * hw, cols);
+      continue;
+    }
+    T* gcol = scratch<T>(0, static_cast<size_t>(rows * cols));
+    gemm<T>(true, false, rows, cols, s.C_out, T(1), w, rows, gyg, cols, T(0), gcol, cols);
+    if (pointwise) {
+      scatter_group<T>(s.C_in, hw, n0, g, gcol, nullptr, gx);
+      continue;
+    }
+    const int64_t tasks = g * s.C_in;
+#pragma omp parallel for schedule(static) if (tasks > 1 && !omp_in_parallel())
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t i = t / s.C_in, c = t % s.C_in;
+      col2im_channel(s, p, gcol + i * ohw, cols, c, gx + ((n0 + i) * s.C_in + c) * hw);
+    }
+  }
+}
+
+template <class T>
+void conv2d_backward_weight(const ConvShape& s, const Conv2dParams& p, const T* gy, const T* x,
+                            T* gw) {
+  const int64_t ohw = s.OH * s.OW, rows = s.C_in * s.KH * s.KW;
+  const int64_t g_max = group_size(s);
+  const bool pointwise = is_pointwise(s, p);
+  if (s.N == 0) {
+    std::fill(gw, gw + s.C_out * rows, T(0));
+    return;
+  }
+  // gw^T = sum over groups of col_group [rows, cols] * gy_group^T, accumulated in
+  // batch order with each gemm's k order fixed, so it is deterministic. Computing
+  // the transpose keeps the wide operand (col) on the side gemm packs cheaply.
+  T* gw_t = scratch<T>(2, static_cast<size_t>(rows * s.C_out));
+  for (int64_t n0 = 0; n0 < s.N; n0 += g_max) {
+    const int64_t g = std::min(g_max, s.N - n0);
+    const int64_t cols = g * ohw;
+    const T* gyg = gy + n0 * s.C_out * ohw;
+    if (g > 1) {
+      T* buf = scratch<T>(1, static_cast<size_t>(s.C_out * cols));
+      gather_group<T>(s.C_out, ohw, n0, g, gy, buf);
+      gyg = buf;
+    }
+    const T* col = x + n0 * s.C_in * ohw;
+    if (!(pointwise && g == 1)) {
+      T* buf = scratch<T>(0, static_cast<size_t>(rows * cols));
+      im2col_group(s, p, x, n0, g, buf);
+      col = buf;
+    }
+    gemm<T>(false, true, rows, s.C_out, cols, T(1), col, cols, gyg, cols, n0 == 0 ? T(0) : T(1),
+            gw_t, s.C_out);
+  }
+  for (int64_t co = 0; co < s.C_out; ++co)
+    for (int64_t r = 0; r < rows; ++r) gw[co * rows + r] = gw_t[r * s.C_out + co];
+}
+
+#define BASIN_CONV_INSTANTIATE(T)                                                              \
+  template void conv2d_forward<T>(const ConvShape&, const Conv2dParams&, const T*, const T*,   \
+                                  const T*, T*);                                               \
+  template void conv2d_backward_input<T>(const ConvShape&, const Conv2dParams&, const T*,      \
+                                         const T*, T*);                                        \
+  template void conv2d_backward_weight<T>(const ConvShape&, const Conv2dParams&, const T*,     \
+                                          const T*, T*);
+BASIN_CONV_INSTANTIATE(float)
+BASIN_CONV_INSTANTIATE(double)
+#undef BASIN_CONV_INSTANTIATE
+
+}  // namespace basin::cpu

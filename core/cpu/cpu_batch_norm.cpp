@@ -1,0 +1,209 @@
+// CPU batch normalisation over (N, H, W) per channel: training forward with
+// batch statistics (and the PyTorch-style running update), evaluation forward
+// and the training backward. Statistics are computed in double, two-pass.
+#include <cmath>
+
+#include "core/cpu/cpu_backend_impl.h"
+#include "core/cpu/cpu_kernel_util.h"
+
+namespace basin::cpu {
+
+namespace {
+
+// x is [N, C, H, W] or [N, C]: channel c of sample n is the contiguous plane
+// x + (n*C + c)*plane of `plane` = H*W (or 1) elements.
+struct BnLayout {
+  int64_t N, C, plane;
+  int64_t count() const { return N * plane; }  // elements per channel
+};
+
+BnLayout bn_layout(const Tensor& x, const char* op) {
+  check_contiguous(op, x);
+  BASIN_CHECK(x.dim() == 2 || x.dim() == 4, "cpu backend ", op,
+              ": expected x [N, C] or [N, C, H, W], got ", x.str());
+  BnLayout l{x.size(0), x.size(1), x.dim() == 4 ? x.size(2) * x.size(3) : 1};
+  return l;
+}
+
+void check_channel_vector(const Tensor& t, const Tensor& x, int64_t C, const char* op,
+                          const char* operand) {
+  if (!t.defined()) return;
+  check_contiguous(op, t);
+  check_dtype(t, x.dtype(), op, operand);
+  check_numel(t, C, op, operand);
+}
+
+template <class T>
+const T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+template <class T>
+T* mut_ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+}  // namespace
+
+void CpuBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                  Tensor& running_mean, Tensor& running_var, bool update_running,
+                                  double momentum, double eps, Tensor& y, Tensor& save_mean,
+                                  Tensor& save_invstd) {
+  const char* op = "batch_norm_train";
+  check_contiguous(op, y);
+  const BnLayout l = bn_layout(x, op);
+  const int64_t m = l.count();
+  BASIN_CHECK(m > 1, "cpu backend ", op, ": training needs more than one value per channel, x is ",
+              x.str());
+  check_dtype(y, x.dtype(), op, "y");
+  check_numel(y, x.numel(), op, "y");
+  check_channel_vector(gamma, x, l.C, op, "gamma");
+  check_channel_vector(beta, x, l.C, op, "beta");
+  check_channel_vector(save_mean, x, l.C, op, "save_mean");
+  check_channel_vector(save_invstd, x, l.C, op, "save_invstd");
+  BASIN_CHECK(save_mean.defined() && save_invstd.defined(), "cpu backend ", op,
+              ": save_mean and save_invstd must be allocated");
+  if (update_running) {
+    BASIN_CHECK(running_mean.defined() && running_var.defined(), "cpu backend ", op,
+                ": update_running needs running_mean and running_var");
+    check_channel_vector(running_mean, x, l.C, op, "running_mean");
+    check_channel_vector(running_var, x, l.C, op, "running_var");
+  }
+  dispatch_floating(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    const T* g = ptr_or_null<T>(gamma);
+    const T* b = ptr_or_null<T>(beta);
+    T* sm = save_mean.data<T>();
+    T* si = save_invstd.data<T>();
+    T* rm = update_running ? running_mean.data<T>() : nullptr;
+    T* rv = update_running ? running_var.data<T>() : nullptr;
+#pragma omp parallel for schedule(static) if (x.numel() >= kParallelGrain)
+    for (int64_t c = 0; c < l.C; ++c) {
+      double sum = 0.0;
+      for (int64_t n = 0; n < l.N; ++n) {
+        const T* plane = xp + (n * l.C + c) * l.plane;
+        for (int64_t i = 0; i < l.plane; ++i) sum += plane[i];
+      }
+      const double mean = sum / double(m);
+      double sq = 0.0;
+      for (int64_t n = 0; n < l.N; ++n) {
+        const T* plane = xp + (n * l.C + c) * l.plane;
+        for (int64_t i = 0; i < l.plane; ++i) {
+          const double d = double(plane[i]) - mean;
+          sq += d * d;
+        }
+      }
+      const double var = sq / double(m);
+      const double invstd = 1.0 / std::sqrt(var + eps);
+      sm[c] = static_cast<T>(mean);
+      si[c] = static_cast<T>(invstd);
+      if (update_running) {
+        const double unbiased = sq / double(m - 1);
+        rm[c] = static_cast<T>((1.0 - momentum) * double(rm[c]) + momentum * mean);
+        rv[c] = static_cast<T>((1.0 - momentum) * double(rv[c]) + momentum * unbiased);
+      }
+      const double scale = invstd * (g ? double(g[c]) : 1.0);
+      const double shift = (b ? double(b[c]) : 0.0) - mean * scale;
+      for (int64_t n = 0; n < l.N; ++n) {
+        const T* src = xp + (n * l.C + c) * l.plane;
+        T* dst = yp + (n * l.C + c) * l.plane;
+        for (int64_t i = 0; i < l.plane; ++i)
+          dst[i] = static_cast<T>(double(src[i]) * scale + shift);
+      }
+    }
+  });
+}
+
+void CpuBackend::batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                 const Tensor& running_mean, const Tensor& running_var,
+                                 double eps, Tensor& y) {
+  const char* op = "batch_norm_eval";
+  check_contiguous(op, y);
+  const BnLayout l = bn_layout(x, op);
+  check_dtype(y, x.dtype(), op, "y");
+  check_numel(y, x.numel(), op, "y");
+  check_channel_vector(gamma, x, l.C, op, "gamma");
+  check_channel_vector(beta, x, l.C, op, "beta");
+  BASIN_CHECK(running_mean.defined() && running_var.defined(), "cpu backend ", op,
+              ": running_mean and running_var are required");
+  check_channel_vector(running_mean, x, l.C, op, "running_mean");
+  check_channel_vector(running_var, x, l.C, op, "running_var");
+  dispatch_floating(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    const T* g = ptr_or_null<T>(gamma);
+    const T* b = ptr_or_null<T>(beta);
+    const T* rm = running_mean.data<T>();
+    const T* rv = running_var.data<T>();
+#pragma omp parallel for schedule(static) if (x.numel() >= kParallelGrain)
+    for (int64_t nc = 0; nc < l.N * l.C; ++nc) {
+      const int64_t c = nc % l.C;
+      const double scale = (g ? double(g[c]) : 1.0) / std::sqrt(double(rv[c]) + eps);
+      const double shift = (b ? double(b[c]) : 0.0) - double(rm[c]) * scale;
+      const T* src = xp + nc * l.plane;
+      T* dst = yp + nc * l.plane;
+      for (int64_t i = 0; i < l.plane; ++i)
+        dst[i] = static_cast<T>(double(src[i]) * scale + shift);
+    }
+  });
+}
+
+void CpuBackend::batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                                     const Tensor& save_mean, const Tensor& save_invstd,
+                                     Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
+  const char* op = "batch_norm_backward";
+  check_contiguous(op, gy, gx);
+  const BnLayout l = bn_layout(x, op);
+  const int64_t m = l.count();
+  check_dtype(gy, x.dtype(), op, "gy");
+  check_numel(gy, x.numel(), op, "gy");
+  BASIN_CHECK(gx.defined(), "cpu backend ", op, ": gx must be allocated");
+  check_dtype(gx, x.dtype(), op, "gx");
+  check_numel(gx, x.numel(), op, "gx");
+  check_channel_vector(gamma, x, l.C, op, "gamma");
+  check_channel_vector(save_mean, x, l.C, op, "save_mean");
+  check_channel_vector(save_invstd, x, l.C, op, "save_invstd");
+  check_channel_vector(ggamma, x, l.C, op, "ggamma");
+  check_channel_vector(gbeta, x, l.C, op, "gbeta");
+  dispatch_floating(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = x.data<T>();
+    const T* gyp = gy.data<T>();
+    T* gxp = gx.data<T>();
+    const T* g = ptr_or_null<T>(gamma);
+    const T* sm = save_mean.data<T>();
+    const T* si = save_invstd.data<T>();
+    T* gg = mut_ptr_or_null<T>(ggamma);
+    T* gb = mut_ptr_or_null<T>(gbeta);
+#pragma omp parallel for schedule(static) if (x.numel() >= kParallelGrain)
+    for (int64_t c = 0; c < l.C; ++c) {
+      const double mean = sm[c], invstd = si[c];
+      // sum_gy = dL/dbeta, sum_gy_xhat = dL/dgamma.
+      double sum_gy = 0.0, sum_gy_xhat = 0.0;
+      for (int64_t n = 0; n < l.N; ++n) {
+        const int64_t base = (n * l.C + c) * l.plane;
+        for (int64_t i = 0; i < l.plane; ++i) {
+          const double go = gyp[base + i];
+          sum_gy += go;
+          sum_gy_xhat += go * (double(xp[base + i]) - mean) * invstd;
+        }
+      }
+      if (gg) gg[c] = static_cast<T>(sum_gy_xhat);
+      if (gb) gb[c] = static_cast<T>(sum_gy);
+      // gx = gamma*invstd * (gy - mean(gy) - xhat * mean(gy*xhat))
+      const double k = (g ? double(g[c]) : 1.0) * invstd;
+      const double mean_gy = sum_gy / double(m), mean_gy_xhat = sum_gy_xhat / double(m);
+      for (int64_t n = 0; n < l.N; ++n) {
+        const int64_t base = (n * l.C + c) * l.plane;
+        for (int64_t i = 0; i < l.plane; ++i) {
+          const double xhat = (double(xp[base + i]) - mean) * invstd;
+          gxp[base + i] = static_cast<T>(k * (double(gyp[base + i]) - mean_gy - xhat * mean_gy_xhat));
+        }
+      }
+    }
+  });
+}
+
+}  // namespace basin::cpu

@@ -1,0 +1,43 @@
+// CPU random fills from the Philox stream: element i of a fill draws counter
+// offset + i, computed in double exactly as backend.h states, so the CUDA
+// backend reproduces the same values from the same (seed, offset).
+#include <cmath>
+
+#include "core/cpu/cpu_backend_impl.h"
+#include "core/cpu/cpu_kernel_util.h"
+#include "core/philox.h"
+
+namespace basin::cpu {
+
+void CpuBackend::fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
+  check_contiguous("fill_uniform", out);
+  const int64_t n = out.numel();
+  dispatch_floating(out.dtype(), "fill_uniform", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = out.data<T>();
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain / 8)
+    for (int64_t i = 0; i < n; ++i)
+      p[i] = static_cast<T>(lo + (hi - lo) * philox_uniform_at(seed, offset + uint64_t(i)));
+  });
+}
+
+void CpuBackend::fill_normal(Tensor& out, uint64_t seed, uint64_t offset, double mean,
+                             double stddev) {
+  check_contiguous("fill_normal", out);
+  const int64_t n = out.numel();
+  const double two_pi = 6.283185307179586476925286766559;
+  dispatch_floating(out.dtype(), "fill_normal", [&](auto tag) {
+    using T = decltype(tag);
+    T* p = out.data<T>();
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain / 8)
+    for (int64_t i = 0; i < n; ++i) {
+      const Philox4 r = philox4x32(seed, offset + uint64_t(i));
+      const double u1 = philox_uniform_f64(r.v[0], r.v[1]);
+      const double u2 = philox_uniform_f64(r.v[2], r.v[3]);
+      p[i] = static_cast<T>(mean + stddev * std::sqrt(-2.0 * std::log(1.0 - u1)) *
+                                       std::cos(two_pi * u2));
+    }
+  });
+}
+
+}  // namespace basin::cpu

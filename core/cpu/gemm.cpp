@@ -1,0 +1,247 @@
+// CPU GEMM: Goto/BLIS-style blocking (NC x KC panels of B, MC x KC blocks of A,
+// both packed into register-tile slivers) around a fixed-size micro-kernel in
+// plain C++ that the compiler unrolls and vectorises for the build machine.
+#include "core/cpu/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace basin::cpu {
+namespace {
+
+// Register tile (MR rows x NR columns of C held in vector registers) and cache
+// blocks. MR x NR is sized so the accumulators plus one row of B fit the 32
+// vector registers of AVX-512 (or spill a little on AVX2, still fast).
+template <class T>
+struct Blocking;
+template <>
+struct Blocking<float> {
+  static constexpr int MR = 6, NR = 32;
+  static constexpr int64_t MC = 144, KC = 256, NC = 3072;
+};
+template <>
+struct Blocking<double> {
+  static constexpr int MR = 6, NR = 16;
+  static constexpr int64_t MC = 96, KC = 256, NC = 1536;
+};
+
+// Below this many multiply-adds a plain loop beats packing and threading.
+constexpr int64_t kSmallWork = 24 * 24 * 24;
+// Below this many multiply-adds one thread is faster than waking a team.
+constexpr int64_t kParallelWork = 96 * 96 * 96;
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// Scratch that grows and is kept per thread, so steady-state calls allocate nothing.
+template <class T>
+T* scratch(std::vector<T>& buf, size_t n) {
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+template <class T>
+std::vector<T>& a_pack_buffer() {
+  static thread_local std::vector<T> buf;
+  return buf;
+}
+template <class T>
+std::vector<T>& b_pack_buffer() {
+  static thread_local std::vector<T> buf;
+  return buf;
+}
+
+// Packs rows [i0, i0+mc) x cols [p0, p0+kc) of alpha*op(A) as MR-row slivers,
+// k-major inside a sliver; rows past mc are zero so the kernel never branches.
+template <class T>
+void pack_a(bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+            int64_t kc, T alpha, T* out) {
+  constexpr int MR = Blocking<T>::MR;
+  for (int64_t s = 0; s < mc; s += MR) {
+    const int64_t rows = std::min<int64_t>(MR, mc - s);
+    T* dst = out + s * kc;
+    if (!trans_a) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* src = A + (i0 + s + r) * lda + p0;
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = alpha * src[k];
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        const T* src = A + (p0 + k) * lda + i0 + s;
+        for (int64_t r = 0; r < rows; ++r) dst[k * MR + r] = alpha * src[r];
+      }
+    }
+    for (int64_t r = rows; r < MR; ++r)
+      for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = T(0);
+  }
+}
+
+// Packs one NR-column sliver (columns [j0, j0+cols)) of op(B) rows [p0, p0+kc).
+template <class T>
+void pack_b_sliver(bool trans_b, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                   int64_t cols, T* dst) {
+  constexpr int NR = Blocking<T>::NR;
+  if (!trans_b) {
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = B + (p0 + k) * ldb + j0;
+      T* d = dst + k * NR;
+      int64_t c = 0;
+      for (; c < cols; ++c) d[c] = src[c];
+      for (; c < NR; ++c) d[c] = T(0);
+    }
+  } else if (cols == NR) {
+    // Transposing gather: NR read streams, one contiguous write stream.
+    const T* src = B + j0 * ldb + p0;
+    for (int64_t k = 0; k < kc; ++k) {
+      T* d = dst + k * NR;
+      for (int c = 0; c < NR; ++c) d[c] = src[c * ldb + k];
+    }
+  } else {
+    for (int64_t c = 0; c < cols; ++c) {
+      const T* src = B + (j0 + c) * ldb + p0;
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = src[k];
+    }
+    for (int64_t c = cols; c < NR; ++c)
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = T(0);
+  }
+}
+
+// C[mr x nr] = acc + beta * C, where acc = sum_k Ap[:,k] Bp[k,:] over the packed slivers.
+// beta == 0 writes without reading C (C may hold NaNs).
+template <class T>
+void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, T* __restrict C,
+                  int64_t ldc, int mr, int nr, T beta) {
+  constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+  T acc[MR][NR];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j) acc[i][j] = T(0);
+  for (int64_t k = 0; k < kc; ++k) {
+    const T* a = Ap + k * MR;
+    const T* b = Bp + k * NR;
+    for (int i = 0; i < MR; ++i) {
+      const T ai = a[i];
+#pragma omp simd
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+    }
+  }
+  if (mr == MR && nr == NR) {
+    if (beta == T(0)) {
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) C[i * ldc + j] = acc[i][j];
+    } else if (beta == T(1)) {
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) C[i * ldc + j] += acc[i][j];
+    } else {
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) C[i * ldc + j] = beta * C[i * ldc + j] + acc[i][j];
+    }
+    return;
+  }
+  for (int i = 0; i < mr; ++i)
+    for (int j = 0; j < nr; ++j) {
+      T& c = C[i * ldc + j];
+      c = beta == T(0) ? acc[i][j] : beta * c + acc[i][j];
+    }
+}
+
+template <class T>
+void gemm_small(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      T sum = T(0);
+      for (int64_t k = 0; k < K; ++k) {
+        const T a = trans_a ? A[k * lda + i] : A[i * lda + k];
+        const T b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+        sum += a * b;
+      }
+      T& c = C[i * ldc + j];
+      c = beta == T(0) ? alpha * sum : alpha * sum + beta * c;
+    }
+}
+
+// C = beta * C (beta == 0: zero-fill), the whole answer when K == 0 or alpha == 0.
+template <class T>
+void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+}
+
+}  // namespace
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const int64_t work = M * N * K;
+  if (work <= kSmallWork) {
+    gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  using Bk = Blocking<T>;
+  constexpr int MR = Bk::MR, NR = Bk::NR;
+  const int64_t nc_max = std::min<int64_t>(Bk::NC, round_up(N, NR));
+  const int64_t kc_max = std::min<int64_t>(Bk::KC, K);
+  T* Bp = scratch(b_pack_buffer<T>(), static_cast<size_t>(nc_max * kc_max));
+
+  int threads = 1;
+  if (work >= kParallelWork && !omp_in_parallel()) threads = omp_get_max_threads();
+
+  // Every element of C sees the same blocks in the same k order whatever the
+  // thread count, so the result is bit-identical for any number of threads.
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int team = omp_get_num_threads();
+    for (int64_t jc = 0; jc < N; jc += Bk::NC) {
+      const int64_t nc = std::min<int64_t>(Bk::NC, N - jc);
+      const int64_t slivers = (nc + NR - 1) / NR;
+      for (int64_t pc = 0; pc < K; pc += Bk::KC) {
+        const int64_t kc = std::min<int64_t>(Bk::KC, K - pc);
+        const T beta_here = pc == 0 ? beta : T(1);
+#pragma omp for schedule(static)
+        for (int64_t s = 0; s < slivers; ++s)
+          pack_b_sliver(trans_b, B, ldb, pc, kc, jc + s * NR, std::min<int64_t>(NR, nc - s * NR),
+                        Bp + s * NR * kc);
+        // Tasks are (block of A rows, range of B slivers); with few row blocks
+        // the slivers are split too so both threads have work (A is re-packed
+        // per task, cheap next to the multiply).
+        const int64_t mblocks = (M + Bk::MC - 1) / Bk::MC;
+        int64_t jsplit = 1;
+        if (mblocks < 4 * team) jsplit = std::min<int64_t>(slivers, (4 * team + mblocks - 1) / mblocks);
+        const int64_t tasks = mblocks * jsplit;
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < tasks; ++t) {
+          const int64_t ib = t / jsplit, js = t % jsplit;
+          const int64_t ic = ib * Bk::MC;
+          const int64_t mc = std::min<int64_t>(Bk::MC, M - ic);
+          const int64_t s_begin = slivers * js / jsplit, s_end = slivers * (js + 1) / jsplit;
+          if (s_begin == s_end) continue;
+          T* Ap = scratch(a_pack_buffer<T>(), static_cast<size_t>(round_up(Bk::MC, MR) * kc_max));
+          pack_a(trans_a, A, lda, ic, mc, pc, kc, alpha, Ap);
+          for (int64_t s = s_begin; s < s_end; ++s) {
+            const int64_t j = jc + s * NR;
+            const int nr = static_cast<int>(std::min<int64_t>(NR, N - j));
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+              micro_kernel<T>(kc, Ap + ir * kc, Bp + s * NR * kc, C + (ic + ir) * ldc + j, ldc, mr,
+                              nr, beta_here);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                          const float*, int64_t, float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                           const double*, int64_t, double, double*, int64_t);
+
+}  // namespace basin::cpu

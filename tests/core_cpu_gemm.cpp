@@ -1,0 +1,165 @@
+// Tests of the CPU gemm kernel (core/cpu/gemm.cpp) against a plain double loop:
+// every transpose combination, odd sizes, padded leading dimensions, alpha/beta,
+// shapes that cross every cache block, and bit-identity across thread counts.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "core/cpu/gemm.h"
+
+namespace {
+
+template <class T>
+std::vector<T> random_values(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<double> u(0.1, 1.0);
+  std::bernoulli_distribution negative(0.5);
+  std::vector<T> v(n);
+  for (auto& x : v) x = static_cast<T>(negative(rng) ? -u(rng) : u(rng));
+  return v;
+}
+
+struct GemmCase {
+  bool ta, tb;
+  int64_t M, N, K;
+  double alpha, beta;
+  int64_t pad;  // extra leading-dimension elements on every operand
+};
+
+// Runs one case and returns the worst error relative to sum |alpha a b| + |beta c|
+// (the scale rounding errors grow with); also checks padding was left untouched.
+template <class T>
+double run_case(const GemmCase& c, std::mt19937& rng, bool* padding_ok) {
+  const int64_t a_rows = c.ta ? c.K : c.M, a_cols = c.ta ? c.M : c.K;
+  const int64_t b_rows = c.tb ? c.N : c.K, b_cols = c.tb ? c.K : c.N;
+  const int64_t lda = a_cols + c.pad, ldb = b_cols + c.pad, ldc = c.N + c.pad;
+  const std::vector<T> A = random_values<T>(static_cast<size_t>(a_rows * lda), rng);
+  const std::vector<T> B = random_values<T>(static_cast<size_t>(b_rows * ldb), rng);
+  std::vector<T> C = random_values<T>(static_cast<size_t>(c.M * ldc), rng);
+  const T sentinel = T(12345.0);
+  for (int64_t i = 0; i < c.M; ++i)
+    for (int64_t j = c.N; j < ldc; ++j) C[i * ldc + j] = sentinel;
+  // beta == 0 must ignore C entirely, NaNs included
+  if (c.beta == 0.0)
+    for (int64_t i = 0; i < c.M; ++i)
+      for (int64_t j = 0; j < c.N; ++j) C[i * ldc + j] = std::nan("");
+  const std::vector<T> C0 = C;
+
+  basin::cpu::gemm<T>(c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A.data(), lda, B.data(), ldb,
+                      T(c.beta), C.data(), ldc);
+
+  double worst = 0.0;
+  *padding_ok = true;
+  for (int64_t i = 0; i < c.M; ++i) {
+    for (int64_t j = 0; j < c.N; ++j) {
+      double sum = 0.0, scale = 0.0;
+      for (int64_t k = 0; k < c.K; ++k) {
+        const double a = c.ta ? A[k * lda + i] : A[i * lda + k];
+        const double b = c.tb ? B[j * ldb + k] : B[k * ldb + j];
+        sum += a * b;
+        scale += std::fabs(a * b);
+      }
+      double ref = c.alpha * sum;
+      scale = std::fabs(c.alpha) * scale;
+      if (c.beta != 0.0) {
+        ref += c.beta * static_cast<double>(C0[i * ldc + j]);
+        scale += std::fabs(c.beta * static_cast<double>(C0[i * ldc + j]));
+      }
+      const double got = C[i * ldc + j];
+      const double err = std::isfinite(got) ? std::fabs(got - ref) / (scale + 1e-300) : 1e300;
+      worst = std::max(worst, err);
+    }
+    for (int64_t j = c.N; j < ldc; ++j)
+      if (C[i * ldc + j] != sentinel) *padding_ok = false;
+  }
+  return worst;
+}
+
+template <class T>
+void sweep_sizes(double tolerance) {
+  std::mt19937 rng(1234);
+  const int64_t sizes[] = {1, 3, 17, 64, 129};
+  const double alpha_beta[][2] = {{1.0, 0.0}, {-0.75, 0.0}, {1.0, 1.0}, {1.5, -0.5}};
+  int checked = 0;
+  for (int t = 0; t < 4; ++t)
+    for (int64_t M : sizes)
+      for (int64_t N : sizes)
+        for (int64_t K : sizes) {
+          const auto& ab = alpha_beta[(M + 3 * N + 7 * K + t) % 4];
+          const GemmCase c{(t & 1) != 0, (t & 2) != 0, M, N, K, ab[0], ab[1], (M + K) % 3};
+          bool padding_ok = false;
+          const double err = run_case<T>(c, rng, &padding_ok);
+          INFO("ta=", c.ta, " tb=", c.tb, " M=", M, " N=", N, " K=", K, " alpha=", c.alpha,
+               " beta=", c.beta, " pad=", c.pad);
+          CHECK(err <= tolerance);
+          CHECK(padding_ok);
+          ++checked;
+        }
+  CHECK(checked == 500);
+}
+
+}  // namespace
+
+TEST_CASE("core: cpu gemm float, all transposes, odd sizes, alpha/beta, padded ld") {
+  sweep_sizes<float>(1e-5);
+}
+
+TEST_CASE("core: cpu gemm double, all transposes, odd sizes, alpha/beta, padded ld") {
+  sweep_sizes<double>(1e-13);
+}
+
+TEST_CASE("core: cpu gemm shapes crossing every cache block (MC, KC, NC)") {
+  std::mt19937 rng(99);
+  for (int t = 0; t < 4; ++t) {
+    bool padding_ok = false;
+    // float blocks: MC 144, KC 256, NC 3072; double: MC 96, KC 256, NC 1536
+    const GemmCase cf{(t & 1) != 0, (t & 2) != 0, 150, 3100, 261, 0.5, t == 3 ? 0.0 : 2.0, 1};
+    INFO("float case t=", t);
+    CHECK(run_case<float>(cf, rng, &padding_ok) <= 1e-5);
+    CHECK(padding_ok);
+    const GemmCase cd{(t & 1) != 0, (t & 2) != 0, 101, 1540, 520, -1.0, t == 1 ? 0.0 : 0.25, 2};
+    INFO("double case t=", t);
+    CHECK(run_case<double>(cd, rng, &padding_ok) <= 1e-13);
+    CHECK(padding_ok);
+  }
+}
+
+TEST_CASE("core: cpu gemm K == 0 and alpha == 0 give beta * C") {
+  std::vector<float> C = {1.0f, -2.0f, 3.0f, 4.0f};
+  const float A[1] = {std::nanf("")}, B[1] = {std::nanf("")};
+  basin::cpu::gemm<float>(false, false, 2, 2, 0, 1.0f, A, 1, B, 2, 0.5f, C.data(), 2);
+  CHECK(C == std::vector<float>{0.5f, -1.0f, 1.5f, 2.0f});
+  std::vector<double> D(4, std::nan(""));
+  const double Ad[4] = {1, 2, 3, 4};
+  basin::cpu::gemm<double>(true, true, 2, 2, 2, 0.0, Ad, 2, Ad, 2, 0.0, D.data(), 2);
+  CHECK(D == std::vector<double>(4, 0.0));
+}
+
+TEST_CASE("core: cpu gemm gives the same bits on 1 and 2 threads") {
+  std::mt19937 rng(7);
+  const int64_t M = 230, N = 310, K = 700;
+  const std::vector<float> A = random_values<float>(static_cast<size_t>(M * K), rng);
+  const std::vector<float> B = random_values<float>(static_cast<size_t>(K * N), rng);
+  std::vector<float> C1(static_cast<size_t>(M * N)), C2(C1.size());
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  basin::cpu::gemm<float>(false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C1.data(), N);
+  omp_set_num_threads(2);
+  basin::cpu::gemm<float>(false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C2.data(), N);
+  omp_set_num_threads(saved);
+  CHECK(C1 == C2);
+  double worst = 0.0;
+  for (int64_t i = 0; i < M; i += 13)
+    for (int64_t j = 0; j < N; j += 11) {
+      double ref = 0.0, scale = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        ref += double(A[i * K + k]) * B[j * K + k];
+        scale += std::fabs(double(A[i * K + k]) * B[j * K + k]);
+      }
+      worst = std::max(worst, std::fabs(C2[i * N + j] - ref) / scale);
+    }
+  CHECK(worst <= 1e-5);
+}
