@@ -91,6 +91,10 @@ TEST_CASE("core: backward on a non-scalar without an upstream gradient") {
   const Tensor y = mul(x, x);
   check_mentions(error_message([&] { y.backward(); }), {"[3]"});
   CHECK_THROWS_AS(y.backward(random_tensor({2}, 741u)), Error);  // upstream of the wrong shape
+  // A gradient buffer of the wrong shape is refused up front, not written past its end.
+  check_mentions(error_message([&] { x.set_grad(zeros({4}, DType::F64)); }), {"[3]", "[4]"});
+  // Nothing to differentiate: an error, not a silent no-op.
+  CHECK_THROWS_AS(sum(random_tensor({3}, 742u)).backward(), Error);
 }
 
 TEST_CASE("core: devices parse, and CUDA without a backend is refused") {
