@@ -242,3 +242,16 @@ TEST_CASE("core: a node does not keep its own output alive; backward releases th
   loss.backward();
   CHECK(loss.grad_fn()->released());
 }
+
+TEST_CASE("core: a deep chain backpropagates and is freed without exhausting the stack") {
+  const Tensor x = leaf({2}, 620u);
+  const std::vector<double> xv = to_doubles(x);
+  const int depth = 20000;
+  {
+    Tensor y = x;
+    for (int i = 0; i < depth; ++i) y = mul(y, 1.0001);
+    sum(y).backward();
+  }  // the whole chain is destroyed here
+  const double expected = std::pow(1.0001, depth);
+  check_tensor(x.grad(), {2}, {expected, expected}, 1e-9, "gradient through 20000 nodes");
+}
