@@ -527,3 +527,17 @@ TEST_CASE("core: concat on dim 1 of 4-D tensors and index_select of images") {
     for (int k = 0; k < 12; ++k) ep.push_back(pixels[r * 12 + k]);
   CHECK(picked.to_vector<uint8_t>() == ep);
 }
+
+TEST_CASE("core: compare on integer tensors (accuracy counting)") {
+  const Tensor logits = from_vector<double>({0.1, 0.9, 0.3, 2.0, -1.0, 0.5, 0.2, 0.2, 0.7}, {3, 3});
+  const Tensor labels = from_vector<int64_t>({1, 2, 2}, {3});
+  const Tensor hits = compare(BinaryOp::Eq, argmax(logits), labels);
+  CHECK(hits.dtype() == DType::I64);
+  CHECK(hits.to_vector<int64_t>() == std::vector<int64_t>{1, 0, 1});
+  const Tensor bytes = from_vector<uint8_t>({0, 100, 200, 255}, {4});
+  const Tensor bright = compare(BinaryOp::Ge, bytes, 128.0);
+  CHECK(bright.dtype() == DType::U8);
+  CHECK(bright.to_vector<uint8_t>() == std::vector<uint8_t>{0, 0, 1, 1});
+  CHECK(compare(BinaryOp::Lt, from_vector<int32_t>({-3, 4}, {2}), 0.0).to_vector<int32_t>() ==
+        std::vector<int32_t>{1, 0});
+}
