@@ -255,3 +255,24 @@ TEST_CASE("core: a deep chain backpropagates and is freed without exhausting the
   const double expected = std::pow(1.0001, depth);
   check_tensor(x.grad(), {2}, {expected, expected}, 1e-9, "gradient through 20000 nodes");
 }
+
+TEST_CASE("core: gradients at kinks and ties follow the documented subgradient") {
+  // relu: a * (b > 0), so exactly 0 at 0.
+  Tensor x = from_vector<double>({0.0, -1.0, 2.0}, {3});
+  x.requires_grad_();
+  sum(relu(x)).backward();
+  check_tensor(x.grad(), {3}, {0.0, 0.0, 1.0}, 0, "relu gradient at 0");
+  // max pooling over a window of equal values routes the whole gradient to one position.
+  Tensor flat = ones({1, 1, 2, 2}, DType::F64);
+  flat.requires_grad_();
+  sum(max_pool2d(flat, Pool2dParams{})).backward();
+  const std::vector<double> g = to_doubles(flat.grad());
+  int nonzero = 0;
+  double total = 0;
+  for (double v : g) {
+    nonzero += v != 0.0;
+    total += v;
+  }
+  CHECK(nonzero == 1);
+  CHECK(total == 1.0);
+}

@@ -346,3 +346,19 @@ TEST_CASE("core: larger conv2d and wide softmax rows in f32") {
   const std::vector<double> ls = log_softmax_reference(to_doubles(logits), 3, 1000);
   check_tensor(log_softmax(logits), {3, 1000}, ls, 1e-5, "log_softmax 1000 classes");
 }
+
+TEST_CASE("core: cross_entropy on hand-computed values") {
+  // Logits ln(1..4): softmax = (0.1, 0.2, 0.3, 0.4). Row 2 is uniform: ln 4 for any label.
+  const Tensor logits = from_vector<double>(
+      {std::log(1.0), std::log(2.0), std::log(3.0), std::log(4.0), 0.0, 0.0, 0.0, 0.0}, {2, 4});
+  const Tensor labels = from_vector<int64_t>({3, 1}, {2});
+  const double plain = -std::log(0.4);
+  const double smoothed = -(0.05 * (std::log(0.1) + std::log(0.2) + std::log(0.3)) + 0.85 * std::log(0.4));
+  check_tensor(cross_entropy_per_sample(logits, labels), {2}, {plain, std::log(4.0)}, 1e-12,
+               "hand values, no smoothing");
+  check_tensor(cross_entropy_per_sample(logits, labels, 0.2), {2}, {smoothed, std::log(4.0)}, 1e-12,
+               "hand values, smoothing 0.2");
+  check_close({cross_entropy(logits, labels, 0.2).item()}, {(smoothed + std::log(4.0)) / 2}, 1e-12,
+              "hand value of the mean");
+  check_tensor(softmax(logits.slice(0, 1)), {1, 4}, {0.1, 0.2, 0.3, 0.4}, 1e-12, "hand softmax");
+}
