@@ -185,6 +185,14 @@ inline std::vector<ParityCase> parity_cases() {
     backward_weighted(y, 47);
     return std::vector<Tensor>{y, rm, rv, x.grad(), g.grad(), b.grad()};
   }});
+  cases.push_back({"batch_norm training, large planes (split reductions) + backward", E, [](Device d) {
+    Tensor x = leaf(add(normal_input({9, 2, 64, 64}, 80, d), 3.0));  // 36864 per channel
+    Tensor g = leaf(input({2}, 81, d, 0.5, 1.5)), b = leaf(input({2}, 82, d));
+    Tensor rm = zeros({2}, DType::F32, d), rv = ones({2}, DType::F32, d);
+    Tensor y = batch_norm(x, g, b, rm, rv, true, 0.1, 1e-5);
+    backward_weighted(y, 83);
+    return std::vector<Tensor>{y, rm, rv, x.grad(), g.grad(), b.grad()};
+  }});
   cases.push_back({"batch_norm training 2-D without running update, eval mode", E, [](Device d) {
     Tensor x = leaf(normal_input({16, 6}, 48, d));
     Tensor g = leaf(input({6}, 49, d, 0.5, 1.5)), b = leaf(input({6}, 50, d));
