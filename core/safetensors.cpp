@@ -1,0 +1,498 @@
+// safetensors reader and writer, with a small strict JSON parser for exactly the
+// subset the header uses (objects, strings with escapes, arrays of non-negative
+// integers). Every failure names the file and the tensor or field at fault.
+#include "core/safetensors.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include "core/autograd.h"
+#include "core/error.h"
+
+namespace basin::safetensors {
+
+namespace {
+
+bool host_is_little_endian() {
+  const uint32_t probe = 1;
+  unsigned char first;
+  std::memcpy(&first, &probe, 1);
+  return first == 1;
+}
+
+const char* file_dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+    case DType::I32: return "I32";
+    case DType::I64: return "I64";
+    case DType::U8: return "U8";
+  }
+  return "?";
+}
+
+bool parse_file_dtype(const std::string& name, DType* out) {
+  static const std::pair<const char*, DType> table[] = {
+      {"F32", DType::F32}, {"F64", DType::F64}, {"I32", DType::I32},
+      {"I64", DType::I64}, {"U8", DType::U8}};
+  for (const auto& [text, dtype] : table)
+    if (name == text) {
+      *out = dtype;
+      return true;
+    }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// JSON subset
+
+struct Json {
+  enum class Kind { Object, String, IntArray } kind = Kind::Object;
+  std::string text;                                 // String
+  std::vector<uint64_t> ints;                       // IntArray
+  std::vector<std::pair<std::string, Json>> members;  // Object, in file order
+};
+
+const char* kind_name(Json::Kind kind) {
+  switch (kind) {
+    case Json::Kind::Object: return "an object";
+    case Json::Kind::String: return "a string";
+    case Json::Kind::IntArray: return "an integer array";
+  }
+  return "?";
+}
+
+class JsonParser {
+ public:
+  JsonParser(const std::string& text, const std::string& where) : s_(text), where_(where) {}
+
+  Json parse_document() {
+    skip_space();
+    Json value = parse_value(0);
+    skip_space();
+    if (pos_ != s_.size()) error("unexpected text after the header object");
+    return value;
+  }
+
+ private:
+  [[noreturn]] void error(const std::string& what) const {
+    fail(cat(where_, ": malformed JSON header at byte ", pos_, ": ", what));
+  }
+  bool at_end() const { return pos_ >= s_.size(); }
+  char peek() const { return at_end() ? '\0' : s_[pos_]; }
+  void expect(char c) {
+    if (at_end() || s_[pos_] != c) error(cat("expected '", c, "'"));
+    ++pos_;
+  }
+  void skip_space() {
+    while (!at_end() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
+      ++pos_;
+  }
+
+  Json parse_value(int depth) {
+    if (depth > 3) error("nesting deeper than a safetensors header allows");
+    switch (peek()) {
+      case '{': return parse_object(depth);
+      case '"': {
+        Json v;
+        v.kind = Json::Kind::String;
+        v.text = parse_string();
+        return v;
+      }
+      case '[': return parse_int_array();
+      default: error("expected an object, a string or an integer array");
+    }
+  }
+
+  Json parse_object(int depth) {
+    Json v;
+    v.kind = Json::Kind::Object;
+    expect('{');
+    skip_space();
+    if (peek() == '}') {
+      ++pos_;
+      return v;
+    }
+    for (;;) {
+      skip_space();
+      if (peek() != '"') error("expected a member name string");
+      std::string key = parse_string();
+      skip_space();
+      expect(':');
+      skip_space();
+      Json member = parse_value(depth + 1);
+      v.members.emplace_back(std::move(key), std::move(member));
+      skip_space();
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
+      expect('}');
+      return v;
+    }
+  }
+
+  unsigned hex4() {
+    if (pos_ + 4 > s_.size()) error("truncated \\u escape");
+    unsigned value = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char c = s_[pos_++];
+      value <<= 4;
+      if (c >= '0' && c <= '9') value |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f') value |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F') value |= static_cast<unsigned>(c - 'A' + 10);
+      else error("bad hex digit in \\u escape");
+    }
+    return value;
+  }
+
+  static void append_utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  std::string parse_string() {
+    expect('"');
+    std::string out;
+    for (;;) {
+      if (at_end()) error("unterminated string");
+      const char c = s_[pos_++];
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) error("control character inside a string");
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (at_end()) error("unterminated escape");
+      const char e = s_[pos_++];
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          unsigned cp = hex4();
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (pos_ + 2 > s_.size() || s_[pos_] != '\\' || s_[pos_ + 1] != 'u')
+              error("unpaired high surrogate in \\u escape");
+            pos_ += 2;
+            const unsigned low = hex4();
+            if (low < 0xDC00 || low > 0xDFFF) error("invalid low surrogate in \\u escape");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            error("unpaired low surrogate in \\u escape");
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default: error(cat("unknown escape '\\", e, "'"));
+      }
+    }
+  }
+
+  Json parse_int_array() {
+    Json v;
+    v.kind = Json::Kind::IntArray;
+    expect('[');
+    skip_space();
+    if (peek() == ']') {
+      ++pos_;
+      return v;
+    }
+    for (;;) {
+      skip_space();
+      v.ints.push_back(parse_uint());
+      skip_space();
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
+      expect(']');
+      return v;
+    }
+  }
+
+  uint64_t parse_uint() {
+    if (peek() == '-') error("negative number");
+    if (peek() < '0' || peek() > '9') error("expected a non-negative integer");
+    if (peek() == '0' && pos_ + 1 < s_.size() && s_[pos_ + 1] >= '0' && s_[pos_ + 1] <= '9')
+      error("integer with a leading zero");
+    uint64_t value = 0;
+    while (peek() >= '0' && peek() <= '9') {
+      const uint64_t digit = static_cast<uint64_t>(s_[pos_++] - '0');
+      if (value > (static_cast<uint64_t>(INT64_MAX) - digit) / 10) error("integer too large");
+      value = value * 10 + digit;
+    }
+    if (peek() == '.' || peek() == 'e' || peek() == 'E') error("expected an integer, got a fraction");
+    return value;
+  }
+
+  const std::string& s_;
+  std::string where_;
+  size_t pos_ = 0;
+};
+
+void append_json_string(std::string& out, const std::string& text) {
+  out += '"';
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"') out += "\\\"";
+    else if (c == '\\') out += "\\\\";
+    else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+// A tensor's bytes as they go to disk: contiguous, on the host.
+Tensor host_contiguous(const Tensor& t) {
+  NoGrad no_grad;
+  Tensor host = t.detach();
+  if (!host.device().is_cpu()) host = host.to(Device::cpu());
+  return host.contiguous();
+}
+
+struct Entry {
+  std::string name;
+  DType dtype = DType::F32;
+  Shape shape;
+  uint64_t begin = 0, end = 0;
+};
+
+}  // namespace
+
+std::string encode_header(const NamedTensors& tensors,
+                          const std::map<std::string, std::string>& metadata) {
+  std::string out = "{";
+  bool first = true;
+  if (!metadata.empty()) {
+    out += "\"__metadata__\":{";
+    bool first_meta = true;
+    for (const auto& [key, value] : metadata) {
+      if (!first_meta) out += ',';
+      first_meta = false;
+      append_json_string(out, key);
+      out += ':';
+      append_json_string(out, value);
+    }
+    out += '}';
+    first = false;
+  }
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, name);
+    out += cat(":{\"dtype\":\"", file_dtype_name(t.dtype()), "\",\"shape\":[");
+    for (size_t d = 0; d < t.shape().size(); ++d) out += cat(d ? "," : "", t.shape()[d]);
+    const uint64_t nbytes = static_cast<uint64_t>(t.numel()) * dtype_size(t.dtype());
+    out += cat("],\"data_offsets\":[", offset, ",", offset + nbytes, "]}");
+    offset += nbytes;
+  }
+  out += '}';
+  return out;
+}
+
+void save(const std::string& path, const NamedTensors& tensors,
+          const std::map<std::string, std::string>& metadata) {
+  const std::string where = cat("safetensors '", path, "'");
+  BASIN_CHECK(host_is_little_endian(), where, ": writing needs a little-endian host");
+  std::set<std::string> seen;
+  for (const auto& [name, t] : tensors) {
+    BASIN_CHECK(!name.empty() && name != "__metadata__", where, ": invalid tensor name '", name,
+                "'");
+    BASIN_CHECK(seen.insert(name).second, where, ": tensor name '", name, "' given twice");
+    BASIN_CHECK(t.defined(), where, ": tensor '", name, "' is undefined");
+  }
+  std::string header = encode_header(tensors, metadata);
+  while (header.size() % 8 != 0) header += ' ';  // keeps the data area 8-byte aligned
+
+  const std::string tmp = cat(path, ".tmp.", static_cast<long>(getpid()));
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  BASIN_CHECK(f != nullptr, where, ": cannot open '", tmp, "' for writing: ", std::strerror(errno));
+  bool ok = true;
+  auto put = [&](const void* bytes, size_t n) {
+    if (ok && n > 0) ok = std::fwrite(bytes, 1, n, f) == n;
+  };
+  try {
+    uint64_t header_len = header.size();
+    unsigned char len_bytes[8];
+    for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(header_len >> (8 * i));
+    put(len_bytes, 8);
+    put(header.data(), header.size());
+    for (const auto& entry : tensors) {
+      const Tensor host = host_contiguous(entry.second);
+      put(host.raw_data(), static_cast<size_t>(host.numel()) * dtype_size(host.dtype()));
+    }
+  } catch (...) {
+    std::fclose(f);
+    std::remove(tmp.c_str());
+    throw;
+  }
+  ok = ok && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) {
+    const std::string reason = std::strerror(errno);
+    std::remove(tmp.c_str());
+    fail(cat(where, ": writing '", tmp, "' failed: ", reason));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(tmp.c_str());
+    fail(cat(where, ": renaming '", tmp, "' into place failed: ", reason));
+  }
+}
+
+File load(const std::string& path) {
+  const std::string where = cat("safetensors '", path, "'");
+  BASIN_CHECK(host_is_little_endian(), where, ": reading needs a little-endian host");
+  std::ifstream in(path, std::ios::binary);
+  BASIN_CHECK(in.good(), where, ": cannot open file");
+  in.seekg(0, std::ios::end);
+  const uint64_t file_size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0, std::ios::beg);
+  BASIN_CHECK(file_size >= 8, where, ": file is ", file_size,
+              " bytes, shorter than the 8-byte header length");
+  unsigned char len_bytes[8];
+  in.read(reinterpret_cast<char*>(len_bytes), 8);
+  BASIN_CHECK(in.good(), where, ": cannot read the header length");
+  uint64_t header_len = 0;
+  for (int i = 0; i < 8; ++i) header_len |= static_cast<uint64_t>(len_bytes[i]) << (8 * i);
+  BASIN_CHECK(header_len <= kMaxHeaderBytes, where, ": header length ", header_len,
+              " exceeds the limit of ", kMaxHeaderBytes, " bytes");
+  BASIN_CHECK(header_len <= file_size - 8, where, ": header length ", header_len,
+              " runs past the end of the file (", file_size, " bytes)");
+  std::string header(static_cast<size_t>(header_len), '\0');
+  in.read(header.data(), static_cast<std::streamsize>(header_len));
+  BASIN_CHECK(in.good(), where, ": cannot read the ", header_len, "-byte header");
+  const uint64_t data_start = 8 + header_len;
+  const uint64_t data_size = file_size - data_start;
+
+  const Json root = JsonParser(header, where).parse_document();
+  BASIN_CHECK(root.kind == Json::Kind::Object, where, ": header must be a JSON object, got ",
+              kind_name(root.kind));
+
+  File result;
+  std::vector<Entry> entries;
+  std::set<std::string> names;
+  bool seen_metadata = false;
+  for (const auto& [name, value] : root.members) {
+    if (name == "__metadata__") {
+      BASIN_CHECK(!seen_metadata, where, ": '__metadata__' appears twice");
+      seen_metadata = true;
+      BASIN_CHECK(value.kind == Json::Kind::Object, where, ": '__metadata__' must be an object, got ",
+                  kind_name(value.kind));
+      for (const auto& [key, item] : value.members) {
+        BASIN_CHECK(item.kind == Json::Kind::String, where, ": metadata '", key,
+                    "' must be a string, got ", kind_name(item.kind));
+        BASIN_CHECK(result.metadata.emplace(key, item.text).second, where, ": metadata key '",
+                    key, "' appears twice");
+      }
+      continue;
+    }
+    const std::string what = cat(where, ": tensor '", name, "'");
+    BASIN_CHECK(!name.empty(), where, ": empty tensor name");
+    BASIN_CHECK(names.insert(name).second, what, " appears twice (duplicate name)");
+    BASIN_CHECK(value.kind == Json::Kind::Object, what, ": entry must be an object, got ",
+                kind_name(value.kind));
+    const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
+    for (const auto& [field, item] : value.members) {
+      const Json** slot = field == "dtype" ? &dtype
+                          : field == "shape" ? &shape
+                          : field == "data_offsets" ? &offsets
+                                                    : nullptr;
+      BASIN_CHECK(slot != nullptr, what, ": unknown field '", field, "'");
+      BASIN_CHECK(*slot == nullptr, what, ": field '", field, "' appears twice");
+      *slot = &item;
+    }
+    BASIN_CHECK(dtype && dtype->kind == Json::Kind::String, what,
+                ": field 'dtype' missing or not a string");
+    BASIN_CHECK(shape && shape->kind == Json::Kind::IntArray, what,
+                ": field 'shape' missing or not an integer array");
+    BASIN_CHECK(offsets && offsets->kind == Json::Kind::IntArray && offsets->ints.size() == 2, what,
+                ": field 'data_offsets' missing or not [begin, end]");
+    Entry e;
+    e.name = name;
+    BASIN_CHECK(parse_file_dtype(dtype->text, &e.dtype), what, ": unsupported dtype '",
+                dtype->text, "' (supported: F32, F64, I32, I64, U8)");
+    uint64_t numel = 1;
+    for (const uint64_t d : shape->ints) {
+      BASIN_CHECK(d == 0 || numel <= (uint64_t{1} << 62) / d, what, ": shape overflows");
+      numel *= d;
+      e.shape.push_back(static_cast<int64_t>(d));
+    }
+    e.begin = offsets->ints[0];
+    e.end = offsets->ints[1];
+    BASIN_CHECK(e.begin <= e.end, what, ": data_offsets [", e.begin, ", ", e.end,
+                "] has begin after end");
+    BASIN_CHECK(e.end <= data_size, what, ": data_offsets [", e.begin, ", ", e.end,
+                "] out of range: the data area holds ", data_size, " bytes");
+    const uint64_t expected = numel * dtype_size(e.dtype);
+    BASIN_CHECK(e.end - e.begin == expected, what, ": dtype ", dtype->text, " x shape ",
+                shape_str(e.shape), " needs ", expected, " bytes but data_offsets span ",
+                e.end - e.begin);
+    entries.push_back(std::move(e));
+  }
+
+  // The spans must tile the data area: no overlap, no hole, nothing trailing.
+  std::vector<const Entry*> by_offset;
+  for (const Entry& e : entries) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  uint64_t covered = 0;
+  const Entry* previous = nullptr;
+  for (const Entry* e : by_offset) {
+    BASIN_CHECK(e->begin >= covered, where, ": tensor '", e->name, "' bytes [", e->begin, ", ",
+                e->end, ") overlap tensor '", previous ? previous->name : "", "'");
+    BASIN_CHECK(e->begin == covered, where, ": bytes [", covered, ", ", e->begin,
+                ") of the data area belong to no tensor (before '", e->name, "')");
+    covered = e->end;
+    previous = e;
+  }
+  BASIN_CHECK(covered == data_size, where, ": data area is ", data_size,
+              " bytes but the tensors cover ", covered, " (truncated or trailing bytes)");
+
+  for (const Entry& e : entries) {
+    Tensor t = empty(e.shape, e.dtype, Device::cpu());
+    const uint64_t nbytes = e.end - e.begin;
+    if (nbytes > 0) {
+      in.seekg(static_cast<std::streamoff>(data_start + e.begin), std::ios::beg);
+      in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(nbytes));
+      BASIN_CHECK(in.good(), where, ": tensor '", e.name, "': cannot read ", nbytes,
+                  " bytes at file offset ", data_start + e.begin);
+    }
+    result.tensors.emplace_back(e.name, t);
+  }
+  return result;
+}
+
+}  // namespace basin::safetensors

@@ -1,0 +1,159 @@
+// Image-folder loader and the small resamplers it needs. stb_image's
+// implementation is compiled here and only here.
+#include "data/image_folder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include "core/error.h"
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_FAILURE_USERMSG
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#endif
+#include <stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace basin::data {
+namespace fs = std::filesystem;
+namespace {
+
+bool is_image_file(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+}
+
+bool is_hidden(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return !name.empty() && name[0] == '.';
+}
+
+struct StbFree {
+  void operator()(unsigned char* p) const { stbi_image_free(p); }
+};
+
+}  // namespace
+
+std::vector<uint8_t> resize_image(const uint8_t* src, int src_h, int src_w, int channels, int dst_h,
+                                  int dst_w, ResizeMode mode) {
+  BASIN_CHECK(src_h > 0 && src_w > 0 && dst_h > 0 && dst_w > 0 && channels > 0,
+              "resize_image: bad sizes ", src_h, "x", src_w, " -> ", dst_h, "x", dst_w);
+  std::vector<uint8_t> out(static_cast<size_t>(dst_h) * dst_w * channels);
+  const double sy = double(src_h) / dst_h, sx = double(src_w) / dst_w;
+  for (int y = 0; y < dst_h; ++y) {
+    for (int x = 0; x < dst_w; ++x) {
+      uint8_t* o = out.data() + (size_t(y) * dst_w + x) * channels;
+      if (mode == ResizeMode::Bilinear) {
+        // Sample at the centre of the destination pixel in source coordinates.
+        const double fy = std::clamp((y + 0.5) * sy - 0.5, 0.0, double(src_h - 1));
+        const double fx = std::clamp((x + 0.5) * sx - 0.5, 0.0, double(src_w - 1));
+        const int y0 = int(fy), x0 = int(fx);
+        const int y1 = std::min(y0 + 1, src_h - 1), x1 = std::min(x0 + 1, src_w - 1);
+        const double wy = fy - y0, wx = fx - x0;
+        for (int c = 0; c < channels; ++c) {
+          auto at = [&](int yy, int xx) { return double(src[(size_t(yy) * src_w + xx) * channels + c]); };
+          const double v = (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) +
+                           wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1));
+          o[c] = static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L));
+        }
+      } else {
+        const int yy = std::min(int((y + 0.5) * sy), src_h - 1);
+        const int xx = std::min(int((x + 0.5) * sx), src_w - 1);
+        std::memcpy(o, src + (size_t(yy) * src_w + xx) * channels, channels);
+      }
+    }
+  }
+  return out;
+}
+
+Dataset load_image_folder(const std::string& root, const ImageFolderOptions& options) {
+  BASIN_CHECK(fs::is_directory(root), "image folder '", root, "' is not a directory");
+  BASIN_CHECK(options.channels == 0 || options.channels == 1 || options.channels == 3,
+              "image folder '", root, "': channels must be 0 (auto), 1 or 3, got ", options.channels);
+  BASIN_CHECK(options.height >= 0 && options.width >= 0 && (options.height == 0) == (options.width == 0),
+              "image folder '", root, "': give both height and width, or neither");
+  std::vector<std::string> classes;
+  for (const fs::directory_entry& e : fs::directory_iterator(root))
+    if (e.is_directory() && !is_hidden(e.path())) classes.push_back(e.path().filename().string());
+  std::sort(classes.begin(), classes.end());
+  BASIN_CHECK(!classes.empty(), "image folder '", root, "' has no class subfolders (expected root/<class>/<image>)");
+  BASIN_CHECK(classes.size() <= 100000, "image folder '", root, "': too many classes");
+
+  std::vector<std::pair<std::string, int64_t>> files;  // path, label
+  for (size_t c = 0; c < classes.size(); ++c) {
+    std::vector<std::string> in_class;
+    for (const fs::directory_entry& e : fs::directory_iterator(fs::path(root) / classes[c]))
+      if (e.is_regular_file() && !is_hidden(e.path()) && is_image_file(e.path()))
+        in_class.push_back(e.path().string());
+    BASIN_CHECK(!in_class.empty(), "image folder '", root, "': class folder '", classes[c],
+                "' holds no .png/.jpg/.jpeg/.bmp files");
+    std::sort(in_class.begin(), in_class.end());
+    for (const std::string& f : in_class) files.emplace_back(f, static_cast<int64_t>(c));
+  }
+
+  int height = options.height, width = options.width, channels = options.channels;
+  if (channels == 0 || height == 0) {
+    int w = 0, h = 0, comp = 0;
+    BASIN_CHECK(stbi_info(files[0].first.c_str(), &w, &h, &comp), "image file '", files[0].first,
+                "': cannot read: ", stbi_failure_reason());
+    if (channels == 0) channels = comp <= 2 ? 1 : 3;
+    if (height == 0) {
+      height = h;
+      width = w;
+    }
+  }
+  const int64_t n = static_cast<int64_t>(files.size());
+  const int64_t plane = int64_t(height) * width;
+  Dataset ds;
+  ds.images = empty({n, channels, height, width}, DType::U8);
+  ds.labels = empty({n}, DType::I64);
+  uint8_t* px = ds.images.data<uint8_t>();
+  int64_t* y = ds.labels.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string& path = files[i].first;
+    int w = 0, h = 0, comp = 0;
+    std::unique_ptr<unsigned char, StbFree> pixels(stbi_load(path.c_str(), &w, &h, &comp, channels));
+    BASIN_CHECK(pixels != nullptr, "image file '", path, "': cannot decode: ", stbi_failure_reason());
+    std::vector<uint8_t> resized;
+    const uint8_t* hwc = pixels.get();
+    if (h != height || w != width) {
+      BASIN_CHECK(options.resize != ResizeMode::Check, "image file '", path, "' is ", w, "x", h,
+                  " (width x height), expected ", width, "x", height,
+                  " like the others (choose a resize mode to resample)");
+      resized = resize_image(hwc, h, w, channels, height, width, options.resize);
+      hwc = resized.data();
+    }
+    // HWC interleaved -> CHW planes.
+    uint8_t* dst = px + i * channels * plane;
+    for (int64_t k = 0; k < plane; ++k)
+      for (int c = 0; c < channels; ++c) dst[c * plane + k] = hwc[k * channels + c];
+    y[i] = files[i].second;
+  }
+  ds.num_classes = static_cast<int>(classes.size());
+  ds.class_names = classes;
+  std::string trimmed = root;
+  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+  ds.name = "folder:" + fs::path(trimmed).filename().string();
+  ds.source = root;
+  const Normalization norm = compute_normalization(ds.images);
+  ds.mean = norm.mean;
+  ds.std = norm.std;
+  return ds;
+}
+
+}  // namespace basin::data
