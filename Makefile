@@ -8,6 +8,10 @@
 BUILD  ?= build
 JOBS   ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# CUDA_ARCHS=87 compiles the CUDA backend for one architecture (CI does this).
+ifdef CUDA_ARCHS
+CMAKE_FLAGS += -DBASIN_CUDA_ARCHS=$(CUDA_ARCHS)
+endif
 
 .PHONY: all build configure deps demo test bench check-reference clean
 

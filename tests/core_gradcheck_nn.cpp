@@ -1,0 +1,94 @@
+// Finite-difference gradient checks (tests/gradcheck.h, f64) for the network
+// ops: conv2d (x, w, bias), pooling, batch norm in training mode (x, gamma,
+// beta), softmax, log_softmax and cross-entropy with label smoothing.
+#include <doctest/doctest.h>
+
+#include "core/ops.h"
+#include "core_reference.h"
+
+using namespace basin;
+using namespace basin::testing;
+
+namespace {
+
+Tensor leaf(const Shape& shape, uint32_t seed, double lo = -1.0, double hi = 1.0) {
+  Tensor t = random_tensor(shape, seed, DType::F64, lo, hi);
+  t.requires_grad_();
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("core: gradients of conv2d") {
+  Conv2dParams plain;
+  check_gradients([&](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], plain); },
+                  {leaf({2, 2, 5, 4}, 500u), leaf({3, 2, 3, 3}, 501u), leaf({3}, 502u)});
+  Conv2dParams odd;
+  odd.stride_h = 2, odd.stride_w = 1, odd.pad_h = 1, odd.pad_w = 2, odd.dilation_h = 1, odd.dilation_w = 2;
+  check_gradients([&](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], odd); },
+                  {leaf({1, 2, 6, 5}, 503u), leaf({2, 2, 3, 2}, 504u), leaf({2}, 505u)});
+  check_gradients([&](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], Tensor(), odd); },
+                  {leaf({2, 1, 5, 5}, 506u), leaf({2, 1, 2, 3}, 507u)});
+}
+
+TEST_CASE("core: gradients of pooling") {
+  Pool2dParams two;  // 2x2 stride 2
+  Pool2dParams three;
+  three.kernel_h = three.kernel_w = 3;
+  three.pad_h = three.pad_w = 1;
+  three.stride_h = 2, three.stride_w = 1;
+  for (const Pool2dParams& base : {two, three}) {
+    check_gradients([&](const std::vector<Tensor>& in) { return max_pool2d(in[0], base); },
+                    {leaf({2, 2, 5, 4}, 510u)});
+    for (bool include : {true, false}) {
+      Pool2dParams p = base;
+      p.count_include_pad = include;
+      check_gradients([&](const std::vector<Tensor>& in) { return avg_pool2d(in[0], p); },
+                      {leaf({2, 2, 5, 4}, 511u)});
+    }
+  }
+  check_gradients([](const std::vector<Tensor>& in) { return global_avg_pool2d(in[0]); },
+                  {leaf({2, 3, 3, 2}, 512u)});
+}
+
+TEST_CASE("core: gradients of batch_norm in training mode") {
+  for (const Shape& xs : {Shape{3, 2, 2, 3}, Shape{5, 3}}) {
+    INFO(shape_str(xs));
+    const int64_t C = xs[1];
+    Tensor running_mean = zeros({C}, DType::F64), running_var = ones({C}, DType::F64);
+    check_gradients(
+        [&](const std::vector<Tensor>& in) {
+          return batch_norm(in[0], in[1], in[2], running_mean, running_var, true, 0.1, 1e-5);
+        },
+        {leaf(xs, 520u, -2.0, 3.0), leaf({C}, 521u), leaf({C}, 522u)});
+    // Only x requiring a gradient.
+    const Tensor gamma = random_tensor({C}, 523u), beta = random_tensor({C}, 524u);
+    check_gradients(
+        [&](const std::vector<Tensor>& in) {
+          return batch_norm(in[0], gamma, beta, running_mean, running_var, true, 0.1, 1e-5, false);
+        },
+        {leaf(xs, 525u)});
+  }
+}
+
+TEST_CASE("core: gradients of softmax, log_softmax and cross_entropy") {
+  check_gradients([](const std::vector<Tensor>& in) { return softmax(in[0]); },
+                  {leaf({3, 5}, 530u, -2.0, 2.0)});
+  check_gradients([](const std::vector<Tensor>& in) { return log_softmax(in[0]); },
+                  {leaf({3, 5}, 531u, -2.0, 2.0)});
+  const Tensor labels = from_vector<int64_t>({4, 0, 2, 4}, {4});
+  for (double s : {0.0, 0.2}) {
+    INFO("smoothing ", s);
+    check_gradients(
+        [&](const std::vector<Tensor>& in) { return cross_entropy_per_sample(in[0], labels, s); },
+        {leaf({4, 5}, 532u, -2.0, 2.0)});
+    check_gradients([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], labels, s); },
+                    {leaf({4, 5}, 533u, -2.0, 2.0)});
+  }
+  // A small network-shaped composition: linear -> relu -> log_softmax.
+  check_gradients(
+      [&](const std::vector<Tensor>& in) {
+        return cross_entropy(relu(linear(in[0], in[1], in[2])), labels, 0.1);
+      },
+      {leaf({4, 3}, 534u), leaf({5, 3}, 535u), leaf({5}, 536u)});
+}
