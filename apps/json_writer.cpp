@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 
 namespace basin::apps {
 
@@ -32,9 +31,8 @@ std::string json_escape(const std::string& text) {
 std::string json_number(double value) {
   if (!std::isfinite(value)) return "null";
   char buf[32];
-  // %.17g always round-trips; try the short form first so logs stay readable.
-  std::snprintf(buf, sizeof buf, "%.6g", value);
-  if (std::strtod(buf, nullptr) != value) std::snprintf(buf, sizeof buf, "%.17g", value);
+  // Seven significant digits: more than a float32 metric carries, short enough to read.
+  std::snprintf(buf, sizeof buf, "%.7g", value);
   return buf;
 }
 

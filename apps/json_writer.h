@@ -28,6 +28,6 @@ class JsonObject {
   std::vector<std::pair<std::string, std::string>> fields_;
 };
 
-std::string json_number(double value);  // shortest round-trip text; null when not finite
+std::string json_number(double value);  // 7 significant digits; null when not finite
 
 }  // namespace basin::apps

@@ -112,6 +112,12 @@ void write_text_atomic(const std::string& path, const std::string& text) {
   std::filesystem::rename(tmp, path);
 }
 
+std::string fixed(double value, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  return buf;
+}
+
 std::string flags_json(const std::map<std::string, std::string>& flags) {
   JsonObject o;
   for (const auto& [k, v] : flags) o.add(k, v);
@@ -364,11 +370,11 @@ TrainSummary run_training(const TrainConfig& cfg) {
         .add("images_per_s", st.samples / std::max(epoch_s, 1e-9)).add("epoch_s", epoch_s)
         .add("elapsed_s", seconds_since(t_start));
     log.write(line);
-    progress.line(cat("epoch ", epoch + 1, "/", cfg.epochs, ": train loss ", st.loss(), ", acc ",
-                      100 * st.acc_noisy(), "% (noisy labels) ", 100 * st.acc_clean(),
-                      "% (clean labels), memorization ", 100 * st.memorization(), "%",
-                      test_acc >= 0 ? cat(", test acc ", 100 * test_acc, "%") : std::string(), ", ",
-                      format_duration(epoch_s)));
+    progress.line(cat("epoch ", epoch + 1, "/", cfg.epochs, ": train loss ", fixed(st.loss(), 4), ", acc ",
+                      fixed(100 * st.acc_noisy(), 2), "% vs noisy labels, ", fixed(100 * st.acc_clean(), 2),
+                      "% vs clean; memorization ", fixed(100 * st.memorization(), 2), "%",
+                      test_acc >= 0 ? cat("; test acc ", fixed(100 * test_acc, 2), "%") : std::string(), " (",
+                      format_duration(epoch_s), ")"));
 
     std::map<std::string, std::string> meta = ident;
     meta["format"] = kCheckpointFormat;
