@@ -9,7 +9,7 @@
 namespace basin::data {
 namespace {
 
-Tensor run_augment(const Tensor& u8_batch, const AugmentSpec& spec, uint64_t seed, uint64_t offset) {
+void check_augment_args(const Tensor& u8_batch, const AugmentSpec& spec) {
   BASIN_CHECK(u8_batch.defined() && u8_batch.dtype() == DType::U8 && u8_batch.dim() == 4,
               "augment: batch must be u8 [B, C, H, W], got ", u8_batch.defined() ? u8_batch.str() : "undefined");
   const int64_t c = u8_batch.size(1), h = u8_batch.size(2), w = u8_batch.size(3);
@@ -21,6 +21,10 @@ Tensor run_augment(const Tensor& u8_batch, const AugmentSpec& spec, uint64_t see
               " outside [0, 1]");
   for (int64_t k = 0; k < c; ++k)
     BASIN_CHECK(spec.std[k] > 0.0f, "augment: std[", k, "] = ", spec.std[k], " must be positive");
+}
+
+Tensor run_augment(const Tensor& u8_batch, const AugmentSpec& spec, uint64_t seed, uint64_t offset) {
+  check_augment_args(u8_batch, spec);
   const Tensor src = u8_batch.contiguous();
   Tensor out = empty(src.shape(), DType::F32, src.device());
   if (src.numel() > 0) backend_of(src).augment(src, spec, seed, offset, out);
@@ -42,7 +46,9 @@ AugmentSpec with_constants(const Dataset& dataset) {
 }  // namespace
 
 Tensor augment(const Tensor& u8_batch, const AugmentSpec& spec, Generator& gen) {
-  const uint64_t batch = u8_batch.defined() && u8_batch.dim() >= 1 ? static_cast<uint64_t>(u8_batch.size(0)) : 0;
+  // Checked before advancing, so a rejected call leaves the stream where it was.
+  check_augment_args(u8_batch, spec);
+  const uint64_t batch = static_cast<uint64_t>(u8_batch.size(0));
   const uint64_t seed = gen.seed();
   const uint64_t offset = gen.advance(batch);
   return run_augment(u8_batch, spec, seed, offset);

@@ -154,9 +154,19 @@ Dataset load_fashion_mnist(const std::string& split, int64_t limit, const std::s
   const std::string images = find(prefix + "-images-idx3-ubyte");
   const std::string labels = find(prefix + "-labels-idx1-ubyte");
   Dataset ds = load_idx(images, labels, limit, 10, "fashion-mnist");
-  if (limit <= 0)
+  if (limit <= 0) {
     BASIN_CHECK(ds.size() == expected, "Fashion-MNIST ", split, " file '", images, "' holds ", ds.size(),
                 " images, expected ", expected);
+    // The published splits are balanced: report the label where a class first
+    // goes over its share (IDX label header: 8 bytes).
+    const int64_t per_class = expected / 10;
+    std::vector<int64_t> counts(10, 0);
+    const int64_t* y = ds.labels.data<int64_t>();
+    for (int64_t i = 0; i < ds.size(); ++i)
+      if (++counts[y[i]] > per_class)
+        format_error(labels, 8 + i, cat("per-class count mismatch: class ", y[i], " has more than ", per_class,
+                                        " samples (offset in the decompressed stream)"));
+  }
   ds.class_names = fashion_mnist_class_names();
   ds.source = dir + " (" + split + ")";
   return ds;

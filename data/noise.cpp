@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/ops.h"
 #include "core/philox.h"
 #include "core/rng.h"
 #include "data/file_io.h"
@@ -61,29 +62,39 @@ void instance_noise(const Dataset& ds, const std::vector<int64_t>& clean, double
   for (int64_t i = 0; i < n; ++i) u[i] = gen.uniform();
   const uint64_t wseed = weight_seed(seed);
   const uint8_t* px = ds.images.data<uint8_t>();
-  std::vector<double> w(static_cast<size_t>(dim * classes));
+  std::vector<double> inv_std(ch);
+  for (int64_t c = 0; c < ch; ++c) inv_std[c] = 1.0 / ds.std[c];
   for (int64_t y = 0; y < classes; ++y) {
     std::vector<int64_t> members;
     for (int64_t i = 0; i < n; ++i)
       if (clean[i] == y) members.push_back(i);
     if (members.empty()) continue;
-    // W[y] is D x C; entry (d, j) is Philox counter (y*D + d)*C + j.
+    const int64_t count = static_cast<int64_t>(members.size());
+    // W[y] is D x C; entry (d, j) is Philox counter (y*D + d)*C + j, so it
+    // can be generated for one class at a time (CIFAR-100's full W is 31M values).
+    Tensor w = empty({dim, classes}, DType::F64);
+    double* wp = w.data<double>();
+#pragma omp parallel for schedule(static)
     for (int64_t d = 0; d < dim; ++d)
       for (int64_t j = 0; j < classes; ++j)
-        w[d * classes + j] = philox_normal(wseed, static_cast<uint64_t>((y * dim + d) * classes + j));
+        wp[d * classes + j] = philox_normal(wseed, static_cast<uint64_t>((y * dim + d) * classes + j));
+    // The normalised images of the class, one row each; a = X W[y] by GEMM.
+    Tensor x = empty({count, dim}, DType::F64);
+    double* xp = x.data<double>();
 #pragma omp parallel for schedule(static)
-    for (int64_t m = 0; m < static_cast<int64_t>(members.size()); ++m) {
+    for (int64_t m = 0; m < count; ++m) {
+      const uint8_t* img = px + members[m] * dim;
+      double* row = xp + m * dim;
+      for (int64_t c = 0; c < ch; ++c)
+        for (int64_t k = 0; k < plane; ++k)
+          row[c * plane + k] = (img[c * plane + k] / 255.0 - ds.mean[c]) * inv_std[c];
+    }
+    const Tensor logits = matmul(x, w).contiguous();
+    const double* lp = logits.data<double>();
+#pragma omp parallel for schedule(static)
+    for (int64_t m = 0; m < count; ++m) {
       const int64_t i = members[m];
-      std::vector<double> a(classes, 0.0);
-      const uint8_t* img = px + i * dim;
-      for (int64_t c = 0; c < ch; ++c) {
-        const double mean = ds.mean[c], inv_std = 1.0 / ds.std[c];
-        for (int64_t k = 0; k < plane; ++k) {
-          const double x = (img[c * plane + k] / 255.0 - mean) * inv_std;
-          const double* row = &w[(c * plane + k) * classes];
-          for (int64_t j = 0; j < classes; ++j) a[j] += x * row[j];
-        }
-      }
+      std::vector<double> a(lp + m * classes, lp + (m + 1) * classes);
       // softmax over j != y (a_y = -inf), scaled by q_i; p_y = 1 - q_i.
       double top = -std::numeric_limits<double>::infinity();
       for (int64_t j = 0; j < classes; ++j)

@@ -84,14 +84,14 @@ bool CaSam::second_pass(const StepInput& input) const {
   return static_cast<double>(input.epoch) >= resolved_warmup_epochs(config_);
 }
 
-void CaSam::perturb(const StepInput& input, const Tensor& logits, double grad_norm,
+void CaSam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
                     StepResult& result) {
   BASIN_CHECK(input.indices.defined(), "optimizer casam: StepInput.indices is required");
   Tensor weights;
   double count = 0;
   {
     NoGrad no_grad;
-    const Tensor in_batch = index_select(clean_mask_, input.indices).to(logits.dtype());
+    const Tensor in_batch = index_select(clean_mask_, input.indices).to(pass1.logits.dtype());
     count = sum(in_batch).item();
     result.clean_mask = in_batch;
     result.num_clean = static_cast<int64_t>(std::llround(count));
@@ -102,7 +102,7 @@ void CaSam::perturb(const StepInput& input, const Tensor& logits, double grad_no
     normalised_ascent(g_, grad_norm);
     return;
   }
-  backprop_weighted_loss(logits, input.labels, weights, config_.label_smoothing, aux_);
+  backprop_weighted_loss(pass1, input.labels, weights, config_.label_smoothing, aux_);
   result.aux_grad_norm = std::sqrt(dot_value(aux_, aux_));
   normalised_ascent(aux_, result.aux_grad_norm);
 }

@@ -61,7 +61,7 @@ bool Ncsam::needs_pass1_graph(const StepInput& input) const {
   return subset_size(input.labels.numel()) > 0;
 }
 
-void Ncsam::perturb(const StepInput& input, const Tensor& logits, double grad_norm,
+void Ncsam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
                     StepResult& result) {
   const double rho = resolved_rho(config_);
   const int64_t batch = input.labels.numel();
@@ -74,7 +74,7 @@ void Ncsam::perturb(const StepInput& input, const Tensor& logits, double grad_no
     Tensor weights, all_temporary;
     {
       NoGrad no_grad;
-      const Tensor z = logits.detach();
+      const Tensor& z = pass1.logits;
       const Tensor p = ncsam_probabilities(z);
       Tensor chosen = gumbel_top_k(log(p), m, generator_);
       all_temporary = runner_up_labels(z, input.labels);
@@ -85,7 +85,7 @@ void Ncsam::perturb(const StepInput& input, const Tensor& logits, double grad_no
       result.temporary_labels = index_select(all_temporary, chosen);
     }
     // g* = grad of the mean CE of the chosen rows against their temporary labels.
-    backprop_weighted_loss(logits, all_temporary, weights, config_.subset_label_smoothing, aux_);
+    backprop_weighted_loss(pass1, all_temporary, weights, config_.subset_label_smoothing, aux_);
     result.aux_grad_norm = std::sqrt(dot_value(aux_, aux_));
     have_aux = true;
   } else {

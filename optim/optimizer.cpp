@@ -48,6 +48,9 @@ Optimizer::Optimizer(const OptimConfig& config, FlatParams& flat, SampleTracker*
     : config_(config), flat_(flat), tracker_(tracker), generator_(config.seed) {
   validate(config_);
   flat_.check_bound();
+  BASIN_CHECK(config_.steps_per_epoch > 0 || config_.schedule == "constant",
+              "optimizer: steps_per_epoch must be set (> 0) for the '", config_.schedule,
+              "' schedule (the app sets it from the dataset size and batch size)");
   schedule_ = Schedule(schedule_config(config_));
   g_ = flat_.grads();
   if (config_.momentum != 0.0) momentum_ = flat_.new_state_buffer();
@@ -63,7 +66,7 @@ Tensor& Optimizer::ensure(Tensor& buffer) {
 
 void Optimizer::begin_epoch(int64_t) {}
 
-void Optimizer::backprop_weighted_loss(const Tensor& logits, const Tensor& labels,
+void Optimizer::backprop_weighted_loss(const Pass1& pass1, const Tensor& labels,
                                        const Tensor& weights, double smoothing, Tensor& target) {
   ensure(target);
   flat_.route_grads(target);
@@ -71,12 +74,18 @@ void Optimizer::backprop_weighted_loss(const Tensor& logits, const Tensor& label
     NoGrad no_grad;
     target.zero_();
   }
-  // Upstream gradient from a detached copy of the logits, then through the model.
-  Tensor z = logits.detach();
-  z.requires_grad_(true);
-  Tensor weighted = sum(mul(cross_entropy_per_sample(z, labels, smoothing), weights.detach()));
-  weighted.backward();
-  logits.backward(z.grad(), /*retain_graph=*/false);
+  for (size_t k = 0; k < pass1.parts.size(); ++k) {
+    const Tensor& part = pass1.parts[k];
+    const int64_t rows = part.size(0), first = pass1.offsets[k];
+    // Upstream gradient from a detached copy of the part's logits, then through the model.
+    Tensor z = part.detach();
+    z.requires_grad_(true);
+    const Tensor part_labels = labels.narrow(0, first, rows).contiguous();
+    const Tensor part_weights = weights.narrow(0, first, rows).contiguous();
+    Tensor weighted = sum(mul(cross_entropy_per_sample(z, part_labels, smoothing), part_weights));
+    weighted.backward();
+    part.backward(z.grad(), /*retain_graph=*/false);
+  }
   flat_.route_grads(g_);
 }
 
@@ -85,7 +94,7 @@ StepResult Optimizer::skip(StepResult r, const StepInput& input, const std::stri
   ++consecutive_skips_;
   ++total_skips_;
   r.skipped = true;
-  r.skip_reason = cat("step ", input.step, " skipped: ", reason);
+  r.skip_reason = reason;
   r.consecutive_skips = consecutive_skips_;
   r.total_skips = total_skips_;
   if (consecutive_skips_ >= config_.max_consecutive_skips)
@@ -98,19 +107,30 @@ StepResult Optimizer::skip(StepResult r, const StepInput& input, const std::stri
 
 StepResult Optimizer::step(const Closure& closure, const StepInput& input) {
   BASIN_CHECK(closure, "optimizer.step: empty closure");
+  BASIN_CHECK(input.micro_batches == 1, "optimizer.step: micro_batches = ", input.micro_batches,
+              " needs a MicroClosure (closure(pass, k) for part k)");
+  return step(MicroClosure([&closure](Pass pass, int64_t) { return closure(pass); }), input);
+}
+
+StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) {
+  BASIN_CHECK(closure, "optimizer.step: empty closure");
   flat_.check_bound();
   const Device device = flat_.device();
   BASIN_CHECK(input.labels.defined() && input.labels.dtype() == DType::I64 &&
                   input.labels.dim() == 1 && input.labels.device() == device,
               "optimizer.step: labels must be i64 [B] on ", device.str(), ", got ",
               input.labels.defined() ? input.labels.str() : std::string("undefined"));
+  const int64_t batch = input.labels.numel();
   if (input.indices.defined())
     BASIN_CHECK(input.indices.dtype() == DType::I64 && input.indices.dim() == 1 &&
-                    input.indices.numel() == input.labels.numel() && input.indices.device() == device,
-                "optimizer.step: indices must be i64 [", input.labels.numel(), "] on ",
-                device.str(), ", got ", input.indices.str());
+                    input.indices.numel() == batch && input.indices.device() == device,
+                "optimizer.step: indices must be i64 [", batch, "] on ", device.str(), ", got ",
+                input.indices.str());
   BASIN_CHECK(!tracker_ || input.indices.defined(),
               "optimizer.step: a sample tracker is attached, so StepInput.indices is required");
+  BASIN_CHECK(input.micro_batches >= 1 && input.micro_batches <= batch,
+              "optimizer.step: micro_batches must be in [1, ", batch, "], got ",
+              input.micro_batches);
   if (input.epoch != last_epoch_) {
     begin_epoch(input.epoch);
     last_epoch_ = input.epoch;
@@ -125,33 +145,64 @@ StepResult Optimizer::step(const Closure& closure, const StepInput& input) {
   if (!input.dump_path.empty()) w_before = w.clone();
   const bool two_pass = second_pass(input);
   const double smoothing = config_.label_smoothing;
+  const double inv_batch = 1.0 / static_cast<double>(batch);
+  const int64_t parts = input.micro_batches;
+  auto dump_and_skip = [&](const std::string& reason) {
+    if (!input.dump_path.empty()) write_dump(input.dump_path, input, r, w_before);
+    return skip(r, input, reason);
+  };
 
-  // ---- pass 1 at w: g into the default grad arena ----
+  // ---- pass 1 at w: g accumulates into the default grad arena ----
   flat_.route_grads(g_);
   {
     NoGrad no_grad;
     g_.zero_();
   }
-  Tensor logits = closure(Pass::Ascent);
-  check_logits(logits, input.labels, device, "pass 1 (Pass::Ascent)");
-  Tensor z = logits.detach();
-  z.requires_grad_(true);
-  Tensor per_sample = cross_entropy_per_sample(z, input.labels, smoothing);
-  Tensor loss = mean(per_sample);
-  loss.backward();
-  r.loss = loss.item();
-  r.per_sample_loss = per_sample.detach();
-  r.logits = logits.detach();
-  if (!std::isfinite(r.loss)) {
-    if (!input.dump_path.empty()) write_dump(input.dump_path, input, r, w_before);
-    return skip(r, input, cat("non-finite loss ", r.loss, " at w (pass 1)"));
+  const bool keep_graph = two_pass && needs_pass1_graph(input);
+  Pass1 pass1;
+  std::vector<Tensor> per_sample_parts, detached_parts;
+  double loss_sum = 0.0;
+  int64_t rows_seen = 0;
+  for (int64_t k = 0; k < parts; ++k) {
+    Tensor logits = closure(Pass::Ascent, k);
+    const std::string where = cat("pass 1 (Pass::Ascent), part ", k);
+    BASIN_CHECK(logits.defined() && logits.dim() == 2 && rows_seen + logits.size(0) <= batch,
+                "optimizer: the closure returned ",
+                logits.defined() ? logits.str() : std::string("an undefined tensor"), " in ",
+                where, "; the parts' rows must add up to the batch (", batch, " labels)");
+    const int64_t rows = logits.size(0);
+    const Tensor labels = input.labels.narrow(0, rows_seen, rows).contiguous();
+    check_logits(logits, labels, device, where.c_str());
+    // Loss and upstream gradient from a detached copy of the logits: mean over the whole batch.
+    Tensor z = logits.detach();
+    z.requires_grad_(true);
+    Tensor per_sample = cross_entropy_per_sample(z, labels, smoothing);
+    Tensor loss = mul(sum(per_sample), inv_batch);
+    loss.backward();
+    const double part_loss = loss.item();
+    loss_sum += part_loss;
+    per_sample_parts.push_back(per_sample.detach());
+    detached_parts.push_back(logits.detach());
+    if (!std::isfinite(part_loss)) {
+      r.loss = loss_sum;
+      return dump_and_skip(cat("non-finite loss ", part_loss, " at w (pass 1, part ", k, ")"));
+    }
+    logits.backward(z.grad(), keep_graph);
+    if (keep_graph) {
+      pass1.parts.push_back(logits);
+      pass1.offsets.push_back(rows_seen);
+    }
+    rows_seen += rows;
   }
-  logits.backward(z.grad(), /*retain_graph=*/two_pass && needs_pass1_graph(input));
+  BASIN_CHECK(rows_seen == batch, "optimizer: the ", parts, " parts returned ", rows_seen,
+              " rows in total, the batch has ", batch, " labels");
+  r.loss = loss_sum;
+  r.per_sample_loss = parts == 1 ? per_sample_parts[0] : concat(per_sample_parts, 0);
+  r.logits = parts == 1 ? detached_parts[0] : concat(detached_parts, 0);
+  pass1.logits = r.logits;
   r.grad_norm = std::sqrt(dot_value(g_, g_));
-  if (!std::isfinite(r.grad_norm)) {
-    if (!input.dump_path.empty()) write_dump(input.dump_path, input, r, w_before);
-    return skip(r, input, cat("non-finite gradient norm |g| = ", r.grad_norm, " at w (pass 1)"));
-  }
+  if (!std::isfinite(r.grad_norm))
+    return dump_and_skip(cat("non-finite gradient norm |g| = ", r.grad_norm, " at w (pass 1)"));
   if (tracker_) tracker_->update(input.indices, r.logits, input.labels);
 
   SgdStepParams base;
@@ -163,14 +214,13 @@ StepResult Optimizer::step(const Closure& closure, const StepInput& input) {
   Backend& backend = backend_of(w);
 
   if (!two_pass) {
-    logits = Tensor();
     r.perturb_norm = 0.0;
     backend.sgd_step(w, g_, momentum_, decay, Tensor(), base);
   } else {
     // ---- perturbation: e in e_, w += e ----
     ensure(e_);
-    perturb(input, logits, r.grad_norm, r);
-    logits = Tensor();  // releases a retained pass-1 graph the method did not use
+    perturb(input, pass1, r.grad_norm, r);
+    pass1.parts.clear();  // releases retained pass-1 graphs the method did not use
     r.perturbed = true;
     if (std::isnan(r.perturb_norm)) r.perturb_norm = std::sqrt(dot_value(e_, e_));
     auto restore = [&] {
@@ -185,18 +235,30 @@ StepResult Optimizer::step(const Closure& closure, const StepInput& input) {
       g2_.zero_();
     }
     try {
-      Tensor logits2;
-      {
-        nn::FreezeBatchNormStats freeze;
-        logits2 = closure(Pass::Descent);
-      }
-      check_logits(logits2, input.labels, device, "pass 2 (Pass::Descent)");
-      Tensor loss2 = cross_entropy(logits2, input.labels, smoothing);
-      r.loss_perturbed = loss2.item();
-      if (std::isfinite(r.loss_perturbed)) {
+      double loss2_sum = 0.0;
+      int64_t offset = 0;
+      for (int64_t k = 0; k < parts; ++k) {
+        Tensor logits2;
+        {
+          nn::FreezeBatchNormStats freeze;
+          logits2 = closure(Pass::Descent, k);
+        }
+        const std::string where = cat("pass 2 (Pass::Descent), part ", k);
+        BASIN_CHECK(logits2.defined() && logits2.dim() == 2 && offset + logits2.size(0) <= batch,
+                    "optimizer: the closure returned ",
+                    logits2.defined() ? logits2.str() : std::string("an undefined tensor"), " in ",
+                    where, "; expected the same rows as in pass 1");
+        const Tensor labels = input.labels.narrow(0, offset, logits2.size(0)).contiguous();
+        check_logits(logits2, labels, device, where.c_str());
+        Tensor loss2 = mul(sum(cross_entropy_per_sample(logits2, labels, smoothing)), inv_batch);
+        const double part_loss = loss2.item();
+        loss2_sum += part_loss;
+        offset += logits2.size(0);
+        if (!std::isfinite(part_loss)) break;
         loss2.backward();
-        r.descent_grad_norm = std::sqrt(dot_value(g2_, g2_));
       }
+      r.loss_perturbed = loss2_sum;
+      if (std::isfinite(loss2_sum)) r.descent_grad_norm = std::sqrt(dot_value(g2_, g2_));
     } catch (...) {
       restore();
       flat_.route_grads(g_);
@@ -205,11 +267,10 @@ StepResult Optimizer::step(const Closure& closure, const StepInput& input) {
     flat_.route_grads(g_);
     if (!std::isfinite(r.loss_perturbed) || !std::isfinite(r.descent_grad_norm)) {
       restore();
-      if (!input.dump_path.empty()) write_dump(input.dump_path, input, r, w_before);
       const std::string what = !std::isfinite(r.loss_perturbed)
                                    ? cat("non-finite loss ", r.loss_perturbed)
                                    : cat("non-finite gradient norm |g2| = ", r.descent_grad_norm);
-      return skip(r, input, what + " at w + e (pass 2)");
+      return dump_and_skip(what + " at w + e (pass 2)");
     }
     // ---- restore w (w -= e) and base SGD step with g2, one pass over the arena ----
     backend.sgd_step(w, g2_, momentum_, decay, e_, base);
@@ -265,6 +326,22 @@ void Optimizer::write_dump(const std::string& path, const StepInput& input, cons
       {"segments", segment_table(flat_)},
   };
   safetensors::save(path, tensors, meta);
+}
+
+std::vector<SegmentStats> Optimizer::segment_statistics() const {
+  std::vector<SegmentStats> out(flat_.segments().size());
+  for (size_t i = 0; i < out.size(); ++i) out[i].name = flat_.segments()[i].name;
+  auto fill = [&](const Tensor& buffer, double SegmentStats::*field) {
+    if (!buffer.defined()) return;
+    const std::vector<double> norms = flat_.segment_norms(buffer);
+    for (size_t i = 0; i < out.size(); ++i) out[i].*field = norms[i];
+  };
+  fill(flat_.params(), &SegmentStats::weight_norm);
+  fill(g_, &SegmentStats::grad_norm);
+  fill(e_, &SegmentStats::perturb_norm);
+  fill(g2_, &SegmentStats::descent_grad_norm);
+  fill(momentum_, &SegmentStats::momentum_norm);
+  return out;
 }
 
 NamedTensors Optimizer::state_tensors() const {

@@ -11,7 +11,7 @@
 
 namespace basin::optim {
 
-void Sgd::perturb(const StepInput&, const Tensor&, double, StepResult&) {
+void Sgd::perturb(const StepInput&, const Pass1&, double, StepResult&) {
   fail("optimizer sgd: perturb() called, but SGD has no second pass");
 }
 
@@ -21,7 +21,7 @@ void Sam::normalised_ascent(const Tensor& v, double v_norm) {
   backend_of(w).perturb(w, e_, v, Tensor(), a, Tensor(), 0.0, /*apply=*/true);
 }
 
-void Sam::perturb(const StepInput&, const Tensor&, double grad_norm, StepResult&) {
+void Sam::perturb(const StepInput&, const Pass1&, double grad_norm, StepResult&) {
   normalised_ascent(g_, grad_norm);
 }
 
@@ -34,7 +34,7 @@ Asam::Asam(const OptimConfig& config, FlatParams& flat, SampleTracker* tracker)
   scale_ = flat_.new_state_buffer();
 }
 
-void Asam::perturb(const StepInput&, const Tensor&, double, StepResult&) {
+void Asam::perturb(const StepInput&, const Pass1&, double, StepResult&) {
   Tensor w = flat_.params();
   Backend& backend = backend_of(w);
   backend.unary(UnaryOp::Abs, w, scale_);

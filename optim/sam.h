@@ -19,7 +19,7 @@ class Sam : public Optimizer {
 
  protected:
   bool second_pass(const StepInput&) const override { return true; }
-  void perturb(const StepInput& input, const Tensor& logits, double grad_norm,
+  void perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
                StepResult& result) override;
   // e = rho * v / (|v| + eps), w += e (v = g for SAM; CA-SAM's fallback uses it too).
   void normalised_ascent(const Tensor& v, double v_norm);
@@ -33,7 +33,7 @@ class Asam : public Optimizer {
 
  protected:
   bool second_pass(const StepInput&) const override { return true; }
-  void perturb(const StepInput& input, const Tensor& logits, double grad_norm,
+  void perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
                StepResult& result) override;
 
  private:
