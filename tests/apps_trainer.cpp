@@ -252,3 +252,31 @@ TEST_CASE("apps: checkpoints are complete files; a corrupt or mismatched one is 
   CHECK(err.find(path) != std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST_CASE("apps: basin train --resume DIR restores the run's flags and finishes it") {
+  if (!have_fashion_mnist()) {
+    MESSAGE("SKIPPED: Fashion-MNIST not found in ", data::kFashionMnistDir);
+    return;
+  }
+  const std::string dir = temp_dir("cli_resume");
+  auto run = [](std::vector<std::string> args) {
+    args.insert(args.begin(), "train");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    return train_main(static_cast<int>(argv.size()), argv.data());
+  };
+  REQUIRE(run({"--width=0.25", "--train-limit=256", "--test-limit=64", "--epochs=2", "--batch-size=64",
+               "--lr=0.07", "--noise=pair:0.3", "--threads=2", "--quiet", "--stop-after=1", "--out=" + dir}) == 0);
+  // Only --resume (and per-invocation flags): everything else comes from the checkpoint,
+  // otherwise the identity check would refuse (different epochs, noise, width ...).
+  REQUIRE(run({"--resume", dir, "--quiet"}) == 0);
+  const Checkpoint ck = load_checkpoint(dir + "/checkpoint.safetensors");
+  CHECK(ck.meta("epoch") == "2");
+  CHECK(ck.meta("flag.lr") == "0.07");
+  CHECK(ck.meta("flag.noise") == "pair:0.3");
+  CHECK(ck.meta("flag.stop-after") == "0");  // per-invocation, not restored
+  std::ifstream in(dir + "/summary.json");
+  const std::string summary((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(summary.find("\"completed\":true") != std::string::npos);
+  fs::remove_all(dir);
+}
