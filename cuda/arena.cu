@@ -13,8 +13,7 @@ namespace {
 // last bits.
 __global__ void sgd_step_kernel(float* w, const float* g, float* m, const float* mask,
                                 const float* e, int64_t n, float lr, float momentum,
-                                float weight_decay, bool nesterov) {
-  const bool decay = weight_decay != 0.0f;
+                                float weight_decay, bool decay, bool nesterov) {
   BASIN_GRID_STRIDE(i, n) {
     float wi = w[i];
     if (e) wi = __fsub_rn(wi, e[i]);
@@ -77,7 +76,7 @@ void CudaBackend::sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& 
   if (n == 0) return;
   sgd_step_kernel<<<grid_for(n), kThreads, 0, stream()>>>(
       wp, gp, mp, mask, ep, n, static_cast<float>(p.lr), static_cast<float>(p.momentum),
-      static_cast<float>(p.weight_decay), p.nesterov);
+      static_cast<float>(p.weight_decay), p.weight_decay != 0.0, p.nesterov);
   check_launch("sgd_step_kernel");
 }
 

@@ -30,18 +30,18 @@ struct SgdArena {
   const T* e;         // nullptr: no perturbation to undo
   int64_t n;
   T lr, momentum, weight_decay;
+  bool decay;  // weight_decay != 0 as a double, as the composed default decides
   bool nesterov;
 };
 
 template <class T>
 void sgd_step_pass(const SgdArena<T> a) {
-  const bool decay = a.weight_decay != T(0);
 #pragma omp parallel for schedule(static) if (a.n >= kParallelGrain)
   for (int64_t i = 0; i < a.n; ++i) {
     T w = a.w[i];
     if (a.e) w = w - a.e[i];
     T d = a.g[i];
-    if (decay) {
+    if (a.decay) {
       T decayed = w * a.weight_decay;
       if (a.mask) decayed = decayed * a.mask[i];
       d = decayed + a.g[i];
@@ -128,6 +128,7 @@ void CpuBackend::sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& d
     a.lr = static_cast<T>(p.lr);
     a.momentum = static_cast<T>(p.momentum);
     a.weight_decay = static_cast<T>(p.weight_decay);
+    a.decay = p.weight_decay != 0.0;
     a.nesterov = p.nesterov;
     sgd_step_pass<T>(a);
   });
