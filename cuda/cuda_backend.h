@@ -4,12 +4,15 @@
 // f32 throughout; fill, copy_strided, cast and index_select take every dtype.
 #pragma once
 #include "core/backend.h"
+#include "cuda/cuda_info.h"
 
 namespace basin::cuda {
 
 class CudaBackend final : public Backend {
  public:
   const char* name() const override { return "cuda"; }
+  int device_count() const override { return cuda::device_count(); }
+  std::string no_device_reason() const override { return "no CUDA device: " + cuda::no_device_reason(); }
 
   void* allocate(size_t nbytes) override;
   void deallocate(void* ptr, size_t nbytes) override;

@@ -1,0 +1,284 @@
+// `basin bench`: wall time of a training step (forward + backward of the mean
+// cross-entropy, plus the optimizer step when one is asked for) of a CIFAR
+// ResNet on random data. Prints a table and one JSON line (apps/bench.sh,
+// docs/benchmarks.md); --breakdown times the convolution and BatchNorm kernels
+// layer by layer, to say where a slow step spends its time.
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "apps/commands.h"
+#include "apps/flags.h"
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/rng.h"
+#include "nn/batch_norm.h"
+#include "nn/layers.h"
+#include "nn/models.h"
+
+#if __has_include("optim/factory.h")
+#include "optim/factory.h"
+#define BASIN_BENCH_HAS_OPTIM 1
+#else
+#define BASIN_BENCH_HAS_OPTIM 0
+#endif
+
+namespace basin::apps {
+
+namespace {
+
+// Peak resident set of this process (CPU runs); -1 when unknown.
+double peak_rss_mib() {
+  struct rusage usage {};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return -1.0;
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+struct Timing {
+  double mean_ms = 0, median_ms = 0, min_ms = 0;
+};
+
+Timing summarize(std::vector<double> ms) {
+  Timing t;
+  std::sort(ms.begin(), ms.end());
+  for (double v : ms) t.mean_ms += v;
+  t.mean_ms /= static_cast<double>(ms.size());
+  t.median_ms = ms[ms.size() / 2];
+  t.min_ms = ms.front();
+  return t;
+}
+
+// One training step as a callable; the optimizer variant is only compiled when
+// optim/ exists in this tree.
+class StepRunner {
+ public:
+  StepRunner(nn::ResNet& model, const Tensor& x, const Tensor& y, const std::string& optimizer,
+             Device device)
+      : model_(model), x_(x), y_(y), optimizer_(optimizer) {
+    if (optimizer_ == "none") return;
+#if BASIN_BENCH_HAS_OPTIM
+    flat_ = optim::bind(model_, device);
+    optim::OptimConfig config;
+    config.method = optimizer_;
+    config.schedule = "constant";
+    config.epochs = 1;
+    config.steps_per_epoch = 1;
+    config.warmup_epochs = 0;  // NCSAM/CA-SAM: no plain-SGD warm-up, time the real step
+    opt_ = optim::make_optimizer(config, flat_);
+#else
+    (void)device;
+    fail(cat("basin bench: --optimizer ", optimizer_,
+             " needs optim/, which this build does not have yet; use --optimizer none"));
+#endif
+  }
+
+  // Returns the loss (a host copy, which also waits for the device).
+  double run(int64_t step) {
+#if BASIN_BENCH_HAS_OPTIM
+    if (opt_) {
+      optim::StepInput in;
+      in.labels = y_;
+      in.step = step;
+      in.progress = 0.5;
+      in.observe = false;
+      const optim::StepResult r = opt_->step([&](optim::Pass) { return model_.forward(x_); }, in);
+      return r.loss;
+    }
+#endif
+    (void)step;
+    model_.zero_grad();
+    const Tensor loss = cross_entropy(model_.forward(x_), y_);
+    loss.backward();
+    return loss.item();
+  }
+
+ private:
+  nn::ResNet& model_;
+  Tensor x_, y_;
+  std::string optimizer_;
+#if BASIN_BENCH_HAS_OPTIM
+  optim::FlatParams flat_;
+  std::unique_ptr<optim::Optimizer> opt_;
+#endif
+};
+
+// --- kernel breakdown ---
+// Each Conv2d and BatchNorm2d of the model is re-run alone through the device's
+// Backend on random tensors of the shapes it sees in the step, so the sum per
+// kind of kernel can be set against the measured step ("other" is the rest:
+// ReLU, residual adds, pooling, linear, loss, allocation, autograd).
+
+// Spatial size of the OUTPUT of a layer of a CIFAR ResNet named "layerK...."
+// (stage K halves the resolution K-1 times) or of the stem.
+int64_t stage_output_size(const std::string& name, int64_t size) {
+  if (name.rfind("layer", 0) != 0) return size;
+  const int stage = std::atoi(name.c_str() + 5);
+  return stage > 1 ? size >> (stage - 1) : size;
+}
+
+template <class F>
+double time_ms(Device device, F&& kernel) {
+  using Clock = std::chrono::steady_clock;
+  kernel();  // warm caches and allocations
+  backend_for(device).synchronize();
+  std::vector<double> ms;
+  for (int r = 0; r < 3; ++r) {
+    const auto t0 = Clock::now();
+    kernel();
+    backend_for(device).synchronize();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  return summarize(ms).median_ms;
+}
+
+void print_kernel_breakdown(nn::ResNet& model, int64_t batch, int64_t size, Device device,
+                            double step_ms) {
+  Generator gen(12345);
+  Backend& be = backend_for(device);
+  double conv_fwd = 0, conv_bwd_in = 0, conv_bwd_w = 0, bn_fwd = 0, bn_bwd = 0;
+  std::printf("\nper-layer kernel times (ms, median of 3; backend %s)\n", be.name());
+  std::printf("%-28s %-26s %9s %9s %9s\n", "conv layer", "x -> y", "forward", "bwd-input",
+              "bwd-weight");
+  for (auto& [name, module] : model.named_modules()) {
+    auto* conv = dynamic_cast<nn::Conv2d*>(module);
+    if (!conv) continue;
+    const int stride = conv->options.stride;
+    const int64_t oh = stage_output_size(name, size), ih = oh * stride;
+    Conv2dParams p;
+    p.stride_h = p.stride_w = stride;
+    p.pad_h = p.pad_w = conv->options.padding;
+    const Tensor x = randn({batch, conv->in_channels, ih, ih}, gen, DType::F32, device);
+    const Tensor w = conv->weight.detach();
+    const Tensor gy = randn({batch, conv->out_channels, oh, oh}, gen, DType::F32, device);
+    Tensor y = empty(gy.shape(), DType::F32, device), gx = empty(x.shape(), DType::F32, device);
+    Tensor gw = empty(w.shape(), DType::F32, device);
+    const double f = time_ms(device, [&] { be.conv2d_forward(x, w, Tensor(), y, p); });
+    // The stem's input needs no gradient, so a training step skips its backward-input.
+    const bool stem = name == "conv1";
+    const double bi = stem ? 0.0 : time_ms(device, [&] { be.conv2d_backward_input(gy, w, gx, p); });
+    const double bw = time_ms(device, [&] { be.conv2d_backward_weight(gy, x, gw, p); });
+    conv_fwd += f;
+    conv_bwd_in += bi;
+    conv_bwd_w += bw;
+    const std::string shapes = cat(conv->in_channels, "x", ih, "x", ih, " -> ", conv->out_channels,
+                                   "x", oh, "x", oh, " k", conv->kernel_size);
+    std::printf("%-28s %-26s %9.2f %9.2f %9.2f\n", name.c_str(), shapes.c_str(), f, bi, bw);
+  }
+  for (auto& [name, module] : model.named_modules()) {
+    auto* bn = dynamic_cast<nn::BatchNorm2d*>(module);
+    if (!bn) continue;
+    const int64_t hw = stage_output_size(name, size), c = bn->num_features;
+    const Tensor x = randn({batch, c, hw, hw}, gen, DType::F32, device);
+    const Tensor gy = randn(x.shape(), gen, DType::F32, device);
+    const Tensor gamma = bn->weight.detach(), beta = bn->bias.detach();
+    Tensor rm = zeros({c}, DType::F32, device), rv = ones({c}, DType::F32, device);
+    Tensor y = empty(x.shape(), DType::F32, device), gx = empty(x.shape(), DType::F32, device);
+    Tensor mean = empty({c}, DType::F32, device), invstd = empty({c}, DType::F32, device);
+    Tensor gg = empty({c}, DType::F32, device), gb = empty({c}, DType::F32, device);
+    bn_fwd += time_ms(device, [&] {
+      be.batch_norm_train(x, gamma, beta, rm, rv, true, 0.1, 1e-5, y, mean, invstd);
+    });
+    bn_bwd += time_ms(device, [&] { be.batch_norm_backward(gy, x, gamma, mean, invstd, gx, gg, gb); });
+  }
+  const double counted = conv_fwd + conv_bwd_in + conv_bwd_w + bn_fwd + bn_bwd;
+  const struct { const char* what; double ms; } rows[] = {
+      {"conv forward", conv_fwd},       {"conv backward-input", conv_bwd_in},
+      {"conv backward-weight", conv_bwd_w}, {"batchnorm forward", bn_fwd},
+      {"batchnorm backward", bn_bwd},   {"other (step - above)", step_ms - counted}};
+  std::printf("\n%-24s %10s %8s\n", "kernel", "ms/step", "% step");
+  for (const auto& r : rows) std::printf("%-24s %10.1f %7.1f%%\n", r.what, r.ms, 100.0 * r.ms / step_ms);
+  std::printf("%-24s %10.1f\n", "measured step", step_ms);
+  std::printf(
+      "{\"engine\":\"basin\",\"breakdown_ms\":{\"conv_forward\":%.2f,\"conv_backward_input\":%.2f,"
+      "\"conv_backward_weight\":%.2f,\"bn_forward\":%.2f,\"bn_backward\":%.2f,\"other\":%.2f,"
+      "\"step\":%.2f}}\n",
+      conv_fwd, conv_bwd_in, conv_bwd_w, bn_fwd, bn_bwd, step_ms - counted, step_ms);
+}
+
+}  // namespace
+
+int bench_main(int argc, char** argv) {
+  Flags flags("bench",
+              "Training-step throughput of a CIFAR ResNet on random data: forward + backward\n"
+              "of the mean cross-entropy (+ the optimizer step with --optimizer).");
+  flags.add("model", "resnet20", "model name (resnet18, resnet20, ...)");
+  flags.add("batch", "128", "batch size");
+  flags.add("threads", "2", "CPU threads (OpenMP)");
+  flags.add("steps", "10", "timed steps");
+  flags.add("warmup", "2", "untimed steps first");
+  flags.add("device", "cpu", "cpu or cuda[:i]");
+  flags.add("optimizer", "none", "none (forward+backward only), sgd, sam, asam or ncsam");
+  flags.add("classes", "10", "number of classes");
+  flags.add("size", "32", "input height and width");
+  flags.add("seed", "0", "seed of the model and the data");
+  flags.add_bool("json", "print only the JSON line");
+  flags.add_bool("breakdown", "also time each convolution and BatchNorm kernel of the model");
+  if (!flags.parse(argc, argv)) return 0;
+
+  const std::string model_name = flags.str("model"), optimizer = flags.str("optimizer");
+  const int64_t batch = flags.i64("batch"), threads = flags.i64("threads"), steps = flags.i64("steps"),
+                warmup = flags.i64("warmup"), classes = flags.i64("classes"), size = flags.i64("size");
+  const Device device = Device::parse(flags.str("device"));
+  BASIN_CHECK(batch > 1, "basin bench: --batch must be at least 2, got ", batch);
+  BASIN_CHECK(threads > 0, "basin bench: --threads must be positive, got ", threads);
+  BASIN_CHECK(steps > 0 && warmup >= 0, "basin bench: need --steps > 0 and --warmup >= 0, got ",
+              steps, " and ", warmup);
+  const std::vector<std::string> optimizers = {"none", "sgd", "sam", "asam", "ncsam"};
+  BASIN_CHECK(std::find(optimizers.begin(), optimizers.end(), optimizer) != optimizers.end(),
+              "basin bench: --optimizer must be none, sgd, sam, asam or ncsam, got '", optimizer, "'");
+  omp_set_num_threads(static_cast<int>(threads));
+
+  Generator gen(static_cast<uint64_t>(flags.i64("seed")));
+  auto model = nn::make_model(model_name, classes, 3, 1.0, gen);
+  model->to(device);
+  model->train();
+  const Tensor x = randn({batch, 3, size, size}, gen, DType::F32, device);
+  std::vector<int64_t> labels(static_cast<size_t>(batch));
+  for (auto& v : labels) v = gen.randint(classes);
+  const Tensor y = from_vector<int64_t>(labels, {batch}, device);
+
+  StepRunner runner(*model, x, y, optimizer, device);
+  using Clock = std::chrono::steady_clock;
+  double loss = 0;
+  for (int64_t i = 0; i < warmup; ++i) loss = runner.run(i);
+  std::vector<double> ms;
+  for (int64_t i = 0; i < steps; ++i) {
+    const auto t0 = Clock::now();
+    loss = runner.run(warmup + i);
+    backend_for(device).synchronize();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  const Timing t = summarize(ms);
+  const double images_per_s = 1000.0 * static_cast<double>(batch) / t.mean_ms;
+  const double peak_mib = device.is_cpu() ? peak_rss_mib() : -1.0;
+  const std::string what = optimizer == "none" ? "fwd+bwd" : "fwd+bwd+" + optimizer;
+
+  if (!flags.on("json")) {
+    std::printf("%-10s %6s %7s %-14s %9s %9s %9s %10s %10s\n", "model", "batch", "threads", "step",
+                "ms/step", "median", "min", "images/s", "peak MiB");
+    std::printf("%-10s %6lld %7lld %-14s %9.1f %9.1f %9.1f %10.1f %10s\n", model_name.c_str(),
+                static_cast<long long>(batch), static_cast<long long>(threads), what.c_str(),
+                t.mean_ms, t.median_ms, t.min_ms, images_per_s,
+                peak_mib < 0 ? "n/a" : std::to_string(static_cast<int64_t>(peak_mib)).c_str());
+  }
+  std::printf(
+      "{\"engine\":\"basin\",\"model\":\"%s\",\"batch\":%lld,\"threads\":%lld,\"device\":\"%s\","
+      "\"step\":\"%s\",\"steps\":%lld,\"warmup\":%lld,\"ms_per_step\":%.3f,\"median_ms\":%.3f,"
+      "\"min_ms\":%.3f,\"images_per_s\":%.2f,\"peak_rss_mib\":%s,\"loss\":%.6f}\n",
+      model_name.c_str(), static_cast<long long>(batch), static_cast<long long>(threads),
+      device.str().c_str(), what.c_str(), static_cast<long long>(steps),
+      static_cast<long long>(warmup), t.mean_ms, t.median_ms, t.min_ms, images_per_s,
+      peak_mib < 0 ? "null" : std::to_string(peak_mib).c_str(), loss);
+
+  if (flags.on("breakdown")) print_kernel_breakdown(*model, batch, size, device, t.mean_ms);
+  return 0;
+}
+
+}  // namespace basin::apps
