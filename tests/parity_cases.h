@@ -346,6 +346,47 @@ inline std::vector<ParityCase> parity_cases() {
     return std::vector<Tensor>{logits, loss, rm, rv, w1.grad(), b1.grad(), g1.grad(), be1.grad(),
                                w2.grad(), fw.grad(), fb.grad()};
   }});
+  // Optimizer arena: both backends round after every multiply and add in the
+  // same order (the CUDA kernels use explicit _rn intrinsics, never FMA), so the
+  // results must agree bit for bit.
+  cases.push_back({"optimizer arena sgd_step: momentum, nesterov, weight decay, mask, e", 0.0,
+                   [](Device d) {
+    const int64_t n = 70001;  // several blocks' worth of grid-stride work, ragged tail
+    const Tensor g = input({n}, 84, d), e = input({n}, 85, d, -0.2, 0.2);
+    const Tensor mask = compare(BinaryOp::Gt, input({n}, 86, Device::cpu()), 0.0).to(d);
+    std::vector<Tensor> outs;
+    for (double momentum : {0.0, 0.9})
+      for (double weight_decay : {0.0, 0.1})
+        for (bool nesterov : {false, true})
+          for (bool with_mask : {false, true})
+            for (bool with_e : {false, true}) {
+              Tensor w = input({n}, 87, d), m = input({n}, 88, d);
+              SgdStepParams p;
+              p.lr = 0.05;
+              p.momentum = momentum;
+              p.weight_decay = weight_decay;
+              p.nesterov = nesterov;
+              backend_for(d).sgd_step(w, g, m, with_mask ? mask : Tensor(), with_e ? e : Tensor(), p);
+              outs.push_back(w);
+              outs.push_back(m);
+            }
+    return outs;
+  }});
+  cases.push_back({"optimizer arena perturb: with/without s and h, apply on/off", 0.0, [](Device d) {
+    const int64_t n = 70001;
+    const Tensor g = input({n}, 89, d), s = input({n}, 90, d, 0.5, 2.0), h = input({n}, 91, d);
+    std::vector<Tensor> outs;
+    for (bool with_s : {false, true})
+      for (bool with_h : {false, true})
+        for (bool apply : {false, true}) {
+          Tensor w = input({n}, 92, d), e = input({n}, 93, d);
+          backend_for(d).perturb(w, e, g, with_s ? s : Tensor(), 0.37, with_h ? h : Tensor(), -0.8,
+                                 apply);
+          outs.push_back(w);
+          outs.push_back(e);
+        }
+    return outs;
+  }});
   return cases;
 }
 
