@@ -14,8 +14,9 @@ void Flags::add(const std::string& name, const std::string& default_value, const
   flags_.push_back({name, default_value, default_value, help, false, false});
 }
 
-void Flags::add_bool(const std::string& name, const std::string& help) {
-  flags_.push_back({name, "false", "false", help, true, false});
+void Flags::add_bool(const std::string& name, const std::string& help, bool default_on) {
+  const std::string v = default_on ? "true" : "false";
+  flags_.push_back({name, v, v, help, true, false});
 }
 
 void Flags::section(const std::string& title) { sections_.push_back({flags_.size(), title}); }
@@ -88,6 +89,25 @@ double Flags::f64(const std::string& name) const {
 bool Flags::on(const std::string& name) const { return find(name).value == "true"; }
 bool Flags::given(const std::string& name) const { return find(name).given; }
 
+bool Flags::has(const std::string& name) const {
+  for (const Flag& f : flags_)
+    if (f.name == name) return true;
+  return false;
+}
+
+void Flags::set_value(const std::string& name, const std::string& value) {
+  Flag& f = const_cast<Flag&>(find(name));
+  BASIN_CHECK(!f.boolean || value == "true" || value == "false", "flag --", name,
+              " takes true or false, got '", value, "'");
+  f.value = value;
+}
+
+std::vector<std::pair<std::string, std::string>> Flags::values() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Flag& f : flags_) out.push_back({f.name, f.value});
+  return out;
+}
+
 std::string Flags::help() const {
   std::string out = "usage: basin " + command_ + " [flags]\n" + summary_ + "\n";
   size_t next_section = 0;
@@ -95,7 +115,8 @@ std::string Flags::help() const {
     while (next_section < sections_.size() && sections_[next_section].first == i)
       out += "\n" + sections_[next_section++].second + ":\n";
     const Flag& f = flags_[i];
-    std::string left = "  --" + f.name + (f.boolean ? "" : "=" + (f.default_value.empty() ? std::string("\"\"") : f.default_value));
+    std::string left = "  --" + (f.boolean && f.default_value == "true" ? "[no-]" : std::string()) + f.name +
+                       (f.boolean ? "" : "=" + (f.default_value.empty() ? std::string("\"\"") : f.default_value));
     if (left.size() < 34) left.resize(34, ' ');
     else left += "  ";
     out += left + f.help + "\n";

@@ -15,7 +15,8 @@ class Flags {
 
   // Declare before parse(); the default is also what --help shows.
   void add(const std::string& name, const std::string& default_value, const std::string& help);
-  void add_bool(const std::string& name, const std::string& help);  // --name / --no-name, default off
+  // --name / --no-name; default off unless default_on.
+  void add_bool(const std::string& name, const std::string& help, bool default_on = false);
   void section(const std::string& title);  // a heading in --help
 
   // Accepts --name=value, --name value, --flag, --no-flag. Returns false when
@@ -27,6 +28,12 @@ class Flags {
   double f64(const std::string& name) const;
   bool on(const std::string& name) const;
   bool given(const std::string& name) const;  // set on the command line
+  bool has(const std::string& name) const;    // declared
+  // Replace a value without marking it given (e.g. a resumed run's saved flags
+  // under whatever the command line sets). Booleans take "true"/"false".
+  void set_value(const std::string& name, const std::string& value);
+  // (name, current value) of every flag, in declaration order.
+  std::vector<std::pair<std::string, std::string>> values() const;
   std::string help() const;
 
  private:

@@ -63,6 +63,8 @@ add_library(basin_cuda OBJECT ${BASIN_CUDA_SOURCES})
 target_include_directories(basin_cuda PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(basin_cuda PUBLIC basin_core CUDA::cudart CUDA::cublas)
 target_compile_definitions(basin_cuda PUBLIC BASIN_HAS_CUDA=1)
+# The host side of .cu files is held to the same warning bar as the C++ sources.
+target_compile_options(basin_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>)
 if(BASIN_WITH_CUDNN)
   target_include_directories(basin_cuda PRIVATE ${CUDNN_INCLUDE_DIR})
   target_link_libraries(basin_cuda PUBLIC ${CUDNN_LIBRARY})

@@ -25,7 +25,13 @@ Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu_backend();
   BASIN_CHECK(cuda_slot() != nullptr, "device ", device.str(),
               " requested but this build of basin has no CUDA backend (configure with BASIN_CUDA=ON)");
-  return *cuda_slot();
+  Backend& backend = *cuda_slot();
+  const int count = backend.device_count();
+  BASIN_CHECK(count > 0, "device ", device.str(), " requested but there is no CUDA device: ",
+              backend.no_device_reason());
+  BASIN_CHECK(device.index >= 0 && device.index < count, "device ", device.str(),
+              " out of range: this machine has ", count, " CUDA device(s)");
+  return backend;
 }
 
 Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }

@@ -13,6 +13,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "core/tensor.h"
 
@@ -67,6 +68,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+  // Devices of this type present, and when there are none, why.
+  virtual int device_count() const { return 1; }
+  virtual std::string no_device_reason() const { return "no device"; }
 
   // --- memory and transfers ---
   virtual void* allocate(size_t nbytes) = 0;

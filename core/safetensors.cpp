@@ -445,7 +445,9 @@ File load(const std::string& path) {
                 dtype->text, "' (supported: F32, F64, I32, I64, U8)");
     uint64_t numel = 1;
     for (const uint64_t d : shape->ints) {
-      BASIN_CHECK(d == 0 || numel <= (uint64_t{1} << 62) / d, what, ": shape overflows");
+      // bytes = numel * (at most 8) must fit comfortably in 64 bits
+      BASIN_CHECK(d == 0 || numel <= (uint64_t{1} << 56) / d, what, ": shape ",
+                  "has too many elements");
       numel *= d;
       e.shape.push_back(static_cast<int64_t>(d));
     }

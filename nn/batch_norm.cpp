@@ -34,11 +34,13 @@ BatchNorm2d::BatchNorm2d(int64_t features, double mom, double epsilon)
 }
 
 void BatchNorm2d::reset_parameters(Generator&) {
+  NoGrad no_grad;
   weight.fill_(1.0);
   bias.zero_();
 }
 
 void BatchNorm2d::reset_running_stats() {
+  NoGrad no_grad;
   running_mean.zero_();
   running_var.fill_(1.0);
   num_batches_tracked.zero_();

@@ -1,6 +1,7 @@
 // Conv2d, Linear, activation, pooling, Flatten and Dropout over the op front-end.
 #include "nn/layers.h"
 
+#include "core/autograd.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "nn/init.h"
@@ -23,6 +24,7 @@ Conv2d::Conv2d(int64_t in_ch, int64_t out_ch, int kernel, Conv2dOptions opts, Ge
 
 void Conv2d::reset_parameters(Generator& gen) {
   init::kaiming_normal_fan_out_(weight, gen);
+  NoGrad no_grad;
   if (bias.defined()) bias.zero_();
 }
 

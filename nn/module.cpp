@@ -124,6 +124,7 @@ void Module::to(DType dtype) {
 void Module::zero_grad() {
   for (auto& entry : named_parameters()) {
     Tensor grad = entry.second->grad();
+    NoGrad no_grad;
     if (grad.defined()) grad.zero_();
   }
 }

@@ -209,3 +209,70 @@ TEST_CASE("core: gradients flow into a leaf through views") {
   check_tensor(x.grad(), {4, 3}, {0, 0, 5, 0, 0, 5, 0, 0, 5, 0, 0, 5}, 1e-15,
                "transpose + narrow backward");
 }
+
+TEST_CASE("core: paths of unequal depth are all summed before a node runs") {
+  const Tensor x = leaf({3}, 618u);
+  const std::vector<double> xv = to_doubles(x);
+  // a = exp(x), c = exp(a*a); loss = sum(a + c):  dloss/dx = a + exp(a^2) * 2a * a
+  const Tensor a = exp(x);
+  const Tensor c = exp(mul(a, a));
+  sum(add(a, c)).backward();
+  std::vector<double> expected;
+  for (double v : xv) {
+    const double av = std::exp(v);
+    expected.push_back(av + std::exp(av * av) * 2 * av * av);
+  }
+  check_tensor(x.grad(), {3}, expected, 1e-12, "unequal depth");
+  CHECK_FALSE(a.grad().defined());  // only leaves accumulate .grad
+}
+
+TEST_CASE("core: a node does not keep its own output alive; backward releases the graph") {
+  const Tensor x = leaf({3}, 619u);
+  Tensor y = exp(x);
+  const std::weak_ptr<TensorImpl> watch = y.impl_ptr();
+  const std::shared_ptr<Node> node = y.grad_fn();
+  REQUIRE(node != nullptr);
+  y = Tensor();
+  CHECK(watch.expired());
+  CHECK_FALSE(node->released());
+
+  const Tensor loss = sum(mul(exp(x), x));
+  loss.backward(Tensor(), true);
+  CHECK_FALSE(loss.grad_fn()->released());
+  loss.backward();
+  CHECK(loss.grad_fn()->released());
+}
+
+TEST_CASE("core: a deep chain backpropagates and is freed without exhausting the stack") {
+  const Tensor x = leaf({2}, 620u);
+  const std::vector<double> xv = to_doubles(x);
+  const int depth = 20000;
+  {
+    Tensor y = x;
+    for (int i = 0; i < depth; ++i) y = mul(y, 1.0001);
+    sum(y).backward();
+  }  // the whole chain is destroyed here
+  const double expected = std::pow(1.0001, depth);
+  check_tensor(x.grad(), {2}, {expected, expected}, 1e-9, "gradient through 20000 nodes");
+}
+
+TEST_CASE("core: gradients at kinks and ties follow the documented subgradient") {
+  // relu: a * (b > 0), so exactly 0 at 0.
+  Tensor x = from_vector<double>({0.0, -1.0, 2.0}, {3});
+  x.requires_grad_();
+  sum(relu(x)).backward();
+  check_tensor(x.grad(), {3}, {0.0, 0.0, 1.0}, 0, "relu gradient at 0");
+  // max pooling over a window of equal values routes the whole gradient to one position.
+  Tensor flat = ones({1, 1, 2, 2}, DType::F64);
+  flat.requires_grad_();
+  sum(max_pool2d(flat, Pool2dParams{})).backward();
+  const std::vector<double> g = to_doubles(flat.grad());
+  int nonzero = 0;
+  double total = 0;
+  for (double v : g) {
+    nonzero += v != 0.0;
+    total += v;
+  }
+  CHECK(nonzero == 1);
+  CHECK(total == 1.0);
+}

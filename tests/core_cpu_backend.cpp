@@ -6,6 +6,8 @@
 #include <functional>
 #include <map>
 
+#include <omp.h>
+
 #include "core/philox.h"
 #include "tests/cpu_backend_testing.h"
 
@@ -356,7 +358,8 @@ TEST_CASE("core: cpu uniform and normal fills follow the philox formulas") {
     CHECK(std::fabs(var - 25.0 / 12.0) < 0.05);
     CHECK(lo >= -2.0);
     CHECK(hi <= 3.0);
-    const double expect0 = -2.0 + 5.0 * philox_uniform_at(42, 1000);
+    // the kernel's scale-and-shift is one fma (rounds the same on every target)
+    const double expect0 = std::fma(5.0, philox_uniform_at(42, 1000), -2.0);
     CHECK(a[0] == (dtype == DType::F32 ? double(float(expect0)) : expect0));
 
     Tensor g1 = empty({n}, dtype), g2 = empty({n}, dtype), g3 = empty({n}, dtype);
@@ -385,4 +388,45 @@ TEST_CASE("core: cpu uniform and normal fills follow the philox formulas") {
   }
   Tensor ints = empty({3}, DType::I32);
   CHECK_THROWS_AS(be().fill_uniform(ints, 1, 0, 0, 1), basin::Error);
+}
+
+TEST_CASE("core: cpu reductions give the same bits for any thread count") {
+  const int64_t n = 300000;
+  Tensor a = make(random_values(n, 70), {n}, DType::F32), b = make(random_values(n, 71), {n}, DType::F32);
+  auto run = [&](int threads) {
+    omp_set_num_threads(threads);
+    Tensor dot = empty({1}, DType::F32), total = empty({1}, DType::F32), cols = empty({3000}, DType::F32);
+    be().dot(a, b, dot);
+    be().sum_dim(a, 1, n, 1, total);
+    be().sum_dim(a, 1, 100, 3000, cols);
+    std::vector<double> all = values_of(dot);
+    all.push_back(values_of(total)[0]);
+    for (double v : values_of(cols)) all.push_back(v);
+    return all;
+  };
+  const int saved = omp_get_max_threads();
+  const std::vector<double> one = run(1), three = run(3);
+  omp_set_num_threads(saved);
+  CHECK(one == three);
+}
+
+TEST_CASE("core: cpu NaN propagates through relu, max and max_dim") {
+  const double nan = std::nan("");
+  Tensor a = make({1.0, nan, -2.0, 3.0}, {4});
+  Tensor r = empty({4}, DType::F64);
+  be().unary(UnaryOp::Relu, a, r);
+  const std::vector<double> rv = values_of(r);
+  CHECK(rv[0] == 1.0);
+  CHECK(std::isnan(rv[1]));
+  CHECK(rv[2] == 0.0);
+  Tensor m = empty({1}, DType::F64);
+  be().max_dim(a, 1, 4, 1, m);
+  CHECK(std::isnan(values_of(m)[0]));
+  Tensor b = make({nan, 0.0, 5.0, nan}, {4}), mx = empty({4}, DType::F64);
+  be().binary(BinaryOp::Max, a, b, mx);
+  const std::vector<double> mv = values_of(mx);
+  CHECK(std::isnan(mv[0]));
+  CHECK(std::isnan(mv[1]));
+  CHECK(mv[2] == 5.0);
+  CHECK(std::isnan(mv[3]));
 }

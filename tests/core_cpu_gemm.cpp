@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/cpu/gemm.h"
+#include "core/error.h"
 
 namespace {
 
@@ -111,7 +112,7 @@ TEST_CASE("core: cpu gemm double, all transposes, odd sizes, alpha/beta, padded 
   sweep_sizes<double>(1e-13);
 }
 
-TEST_CASE("core: cpu gemm shapes crossing every cache block (MC, KC, NC)") {
+TEST_CASE("core: cpu gemm shapes crossing every cache block (MC, KC, NC), few and many rows") {
   std::mt19937 rng(99);
   for (int t = 0; t < 4; ++t) {
     bool padding_ok = false;
@@ -123,6 +124,11 @@ TEST_CASE("core: cpu gemm shapes crossing every cache block (MC, KC, NC)") {
     const GemmCase cd{(t & 1) != 0, (t & 2) != 0, 101, 1540, 520, -1.0, t == 1 ? 0.0 : 0.25, 2};
     INFO("double case t=", t);
     CHECK(run_case<double>(cd, rng, &padding_ok) <= 1e-13);
+    CHECK(padding_ok);
+    // few rows: B is read in place instead of packed (non-transposed B only)
+    const GemmCase cs{(t & 1) != 0, (t & 2) != 0, 40, 3090, 300, 1.25, t == 2 ? 0.0 : -1.0, 3};
+    INFO("few-rows float case t=", t);
+    CHECK(run_case<float>(cs, rng, &padding_ok) <= 1e-5);
     CHECK(padding_ok);
   }
 }
@@ -162,4 +168,21 @@ TEST_CASE("core: cpu gemm gives the same bits on 1 and 2 threads") {
       worst = std::max(worst, std::fabs(C2[i * N + j] - ref) / scale);
     }
   CHECK(worst <= 1e-5);
+}
+
+TEST_CASE("core: cpu gemm rejects leading dimensions smaller than the rows they hold") {
+  std::vector<float> A(12, 1.0f), B(12, 1.0f), C(12, 0.0f);
+  // op(A) is 3x4: stored [3,4] needs lda >= 4, stored [4,3] (trans_a) needs lda >= 3
+  CHECK_THROWS_AS(basin::cpu::gemm<float>(false, false, 3, 3, 4, 1.0f, A.data(), 3, B.data(), 3,
+                                          0.0f, C.data(), 3),
+                  basin::Error);
+  CHECK_THROWS_AS(basin::cpu::gemm<float>(false, true, 3, 3, 4, 1.0f, A.data(), 4, B.data(), 3,
+                                          0.0f, C.data(), 3),
+                  basin::Error);
+  CHECK_THROWS_AS(basin::cpu::gemm<float>(false, false, 3, 3, 4, 1.0f, A.data(), 4, B.data(), 3,
+                                          0.0f, C.data(), 2),
+                  basin::Error);
+  CHECK_NOTHROW(basin::cpu::gemm<float>(true, false, 3, 3, 4, 1.0f, A.data(), 3, B.data(), 3,
+                                        0.0f, C.data(), 3));
+  CHECK(C[0] == 4.0f);
 }

@@ -71,6 +71,12 @@ TEST_CASE("core: out-of-range labels and indices name the value") {
   const Tensor a = random_tensor({5, 3}, 721u, DType::F32);
   check_mentions(error_message([&] { index_select(a, from_vector<int64_t>({0, 7}, {2})); }), {"7"});
   CHECK_THROWS_AS(index_select(a, from_vector<int64_t>({-1}, {1})), Error);
+  CHECK_THROWS_AS(index_select(a, from_vector<int32_t>({0, 1}, {2})), Error);  // indices must be i64
+  CHECK_THROWS_AS(cross_entropy(logits, from_vector<int32_t>({0, 1}, {2})), Error);  // labels i64
+  CHECK_THROWS_AS(cross_entropy(logits, from_vector<int64_t>({0, 1}, {2}), 1.5), Error);
+  Generator gen(1);
+  CHECK_THROWS_AS(dropout(a, 1.0, true, gen), Error);
+  CHECK_THROWS_AS(concat({a, a}, 2), Error);
   CHECK_THROWS_AS(topk(a, 4), Error);
   CHECK_THROWS_AS(a.slice(3, 6), Error);
   CHECK_THROWS_AS(a.transpose(0, 2), Error);
@@ -91,6 +97,10 @@ TEST_CASE("core: backward on a non-scalar without an upstream gradient") {
   const Tensor y = mul(x, x);
   check_mentions(error_message([&] { y.backward(); }), {"[3]"});
   CHECK_THROWS_AS(y.backward(random_tensor({2}, 741u)), Error);  // upstream of the wrong shape
+  // A gradient buffer of the wrong shape is refused up front, not written past its end.
+  check_mentions(error_message([&] { x.set_grad(zeros({4}, DType::F64)); }), {"[3]", "[4]"});
+  // Nothing to differentiate: an error, not a silent no-op.
+  CHECK_THROWS_AS(sum(random_tensor({3}, 742u)).backward(), Error);
 }
 
 TEST_CASE("core: devices parse, and CUDA without a backend is refused") {

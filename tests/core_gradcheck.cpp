@@ -139,3 +139,12 @@ TEST_CASE("core: gradients of index_select, concat and dropout") {
       },
       {leaf({6, 5}, 479u)});
 }
+
+TEST_CASE("core: gradients of sum_to_shape and channel concat") {
+  check_gradients([](const std::vector<Tensor>& in) { return sum_to_shape(in[0], {3, 1}); },
+                  {leaf({2, 3, 4}, 480u)});
+  check_gradients([](const std::vector<Tensor>& in) { return concat({in[0], in[1]}, 1); },
+                  {leaf({2, 2, 2, 2}, 481u), leaf({2, 1, 2, 2}, 482u)});
+  check_gradients([](const std::vector<Tensor>& in) { return matmul(in[0].slice(1, 3), in[1].t()); },
+                  {leaf({4, 3}, 483u), leaf({2, 3}, 484u)});
+}

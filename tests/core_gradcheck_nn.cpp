@@ -71,6 +71,27 @@ TEST_CASE("core: gradients of batch_norm in training mode") {
   }
 }
 
+TEST_CASE("core: gradients of batch_norm in eval mode and without affine parameters") {
+  for (const Shape& xs : {Shape{3, 2, 2, 3}, Shape{5, 3}}) {
+    INFO(shape_str(xs));
+    const int64_t C = xs[1];
+    Tensor running_mean = random_tensor({C}, 540u), running_var = random_tensor({C}, 541u, DType::F64, 0.5, 2.0);
+    const std::vector<double> saved_mean = to_doubles(running_mean), saved_var = to_doubles(running_var);
+    check_gradients(
+        [&](const std::vector<Tensor>& in) {
+          return batch_norm(in[0], in[1], in[2], running_mean, running_var, false, 0.1, 1e-5);
+        },
+        {leaf(xs, 542u, -2.0, 3.0), leaf({C}, 543u), leaf({C}, 544u)});
+    check_close(to_doubles(running_mean), saved_mean, 0, "eval leaves running mean");
+    check_close(to_doubles(running_var), saved_var, 0, "eval leaves running var");
+    check_gradients(
+        [&](const std::vector<Tensor>& in) {
+          return batch_norm(in[0], Tensor(), Tensor(), running_mean, running_var, true, 0.1, 1e-5, false);
+        },
+        {leaf(xs, 545u, -2.0, 3.0)});
+  }
+}
+
 TEST_CASE("core: gradients of softmax, log_softmax and cross_entropy") {
   check_gradients([](const std::vector<Tensor>& in) { return softmax(in[0]); },
                   {leaf({3, 5}, 530u, -2.0, 2.0)});

@@ -394,3 +394,150 @@ TEST_CASE("core: concat on dims 0 and 1") {
     check_tensor(concat({a.t(), d}, 1), {3, 5}, tcols, 0, "concat of a transpose");
   }
 }
+
+TEST_CASE("core: sum_to_shape undoes broadcasting") {
+  for (DType dt : kFloatTypes) {
+    const Shape gs{2, 3, 4};
+    const Tensor g = random_tensor(gs, 230u, dt);
+    const std::vector<double> gv = to_doubles(g);
+    // Target shapes and which dims of the [2, 3, 4] gradient each one sums over.
+    const std::vector<std::pair<Shape, std::vector<int64_t>>> cases = {
+        {{3, 1}, {0, 2}}, {{2, 1, 4}, {1}}, {{4}, {0, 1}}, {{1, 3, 1}, {0, 2}}, {{}, {0, 1, 2}},
+        {{2, 3, 4}, {}}};
+    for (const auto& [target, dims] : cases) {
+      Shape kept;
+      const std::vector<double> expected = sum_reference(gv, gs, dims, &kept);
+      check_tensor(sum_to_shape(g, target), target, expected, tolerance(dt),
+                   cat("sum_to_shape to ", shape_str(target), " ", dtype_name(dt)));
+    }
+  }
+}
+
+TEST_CASE("core: compare broadcasts like arithmetic") {
+  const Tensor a = random_tensor({2, 3}, 240u), b = random_tensor({3}, 241u);
+  const std::vector<double> av = to_doubles(a), bv = to_doubles(b);
+  std::vector<double> expected;
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j) expected.push_back(av[i * 3 + j] > bv[j] ? 1.0 : 0.0);
+  check_tensor(compare(BinaryOp::Gt, a, b), {2, 3}, expected, 0, "compare Gt [2, 3] x [3]");
+}
+
+TEST_CASE("core: front-end checks") {
+  const Tensor f = zeros({2}), d = zeros({2}, DType::F64), i = zeros({2}, DType::I64);
+  CHECK_NOTHROW(check_same_dtype(f, f, "test_op"));
+  CHECK_NOTHROW(check_same_device(f, d, "test_op"));
+  CHECK_NOTHROW(check_floating(d, "test_op"));
+  CHECK_THROWS_AS(check_same_dtype(f, d, "test_op"), Error);
+  CHECK_THROWS_AS(check_floating(i, "test_op"), Error);
+  CHECK(contains(error_message([&] { check_floating(i, "test_op"); }), "test_op"));
+}
+
+TEST_CASE("core: ops read strided and offset operands in logical order") {
+  for (DType dt : kFloatTypes) {
+    const double tol = dt == DType::F32 ? 2e-5 : 1e-12;
+    // matmul of a row slice (non-zero offset) by a transposed matrix
+    const Tensor base = random_tensor({6, 5}, 250u, dt), bt = random_tensor({4, 5}, 251u, dt);
+    const Tensor a = base.slice(2, 5);  // [3, 5] at offset 10
+    const std::vector<double> av = to_doubles(a), btv = to_doubles(bt);
+    std::vector<double> expected;
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 4; ++j) {
+        double acc = 0;
+        for (int k = 0; k < 5; ++k) acc += av[i * 5 + k] * btv[j * 5 + k];
+        expected.push_back(acc);
+      }
+    check_tensor(matmul(a, bt.t()), {3, 4}, expected, tol, "matmul slice x transpose");
+    check_tensor(linear(a, bt, Tensor()), {3, 4}, expected, tol, "linear of a slice");
+    // batched matmul with a transposed batch operand
+    const Tensor ba = random_tensor({2, 3, 4}, 252u, dt), bb = random_tensor({2, 2, 4}, 253u, dt);
+    const std::vector<double> bav = to_doubles(ba), bbv = to_doubles(bb);
+    std::vector<double> eb;
+    for (int p = 0; p < 2; ++p)
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 2; ++j) {
+          double acc = 0;
+          for (int k = 0; k < 4; ++k) acc += bav[(p * 3 + i) * 4 + k] * bbv[(p * 2 + j) * 4 + k];
+          eb.push_back(acc);
+        }
+    check_tensor(matmul(ba, bb.transpose(1, 2)), {2, 3, 2}, eb, tol, "batched matmul with transpose");
+    // reductions, index_select and max over views
+    Shape kept;
+    check_tensor(sum(a, {0}), {5}, sum_reference(av, {3, 5}, {0}, &kept), tol, "sum of a slice");
+    const Tensor idx = from_vector<int64_t>({2, 0}, {2});
+    std::vector<double> ei;
+    for (int64_t r : {2, 0})
+      for (int k = 0; k < 5; ++k) ei.push_back(av[r * 5 + k]);
+    check_tensor(index_select(a, idx), {2, 5}, ei, 0, "index_select of a slice");
+    std::vector<double> em;
+    for (int j = 0; j < 5; ++j) em.push_back(std::max({av[j], av[5 + j], av[10 + j]}));
+    check_tensor(max(a.t(), 1), {5}, em, 0, "max over dim 1 of a transpose");
+    CHECK(argmax(base.t().contiguous().t().slice(2, 5)).to_vector<int64_t>() ==
+          argmax(a.contiguous()).to_vector<int64_t>());
+  }
+}
+
+TEST_CASE("core: larger matmul and reductions (blocked paths, determinism)") {
+  const Tensor a = random_tensor({67, 130}, 260u, DType::F32), b = random_tensor({130, 71}, 261u, DType::F32);
+  const std::vector<double> av = to_doubles(a), bv = to_doubles(b);
+  std::vector<double> expected(67 * 71, 0.0);
+  for (int i = 0; i < 67; ++i)
+    for (int k = 0; k < 130; ++k)
+      for (int j = 0; j < 71; ++j) expected[i * 71 + j] += av[i * 130 + k] * bv[k * 71 + j];
+  check_tensor(matmul(a, b), {67, 71}, expected, 1e-4, "matmul 67x130x71 f32");
+
+  const Tensor big = random_tensor({100000}, 262u, DType::F32);
+  const std::vector<double> bigv = to_doubles(big);
+  double total = 0;
+  for (double v : bigv) total += v;
+  const Tensor s1 = sum(big), s2 = sum(big);
+  CHECK(std::fabs(s1.item() - total) <= 0.05);
+  CHECK(s1.item() == s2.item());
+  check_close({dot_value(big, big)}, {[&] {
+                double acc = 0;
+                for (double v : bigv) acc += v * v;
+                return acc;
+              }()}, 1e-6, "dot_value of 100k f32");
+  const Tensor rows = big.view({1000, 100});
+  Shape kept;
+  check_tensor(sum(rows, {1}), {1000}, sum_reference(bigv, {1000, 100}, {1}, &kept), 1e-5,
+               "row sums of [1000, 100]");
+  check_tensor(mean(rows, {0}), {100}, [&] {
+    std::vector<double> m = sum_reference(bigv, {1000, 100}, {0}, &kept);
+    for (double& v : m) v /= 1000;
+    return m;
+  }(), 1e-5, "column means of [1000, 100]");
+}
+
+TEST_CASE("core: concat on dim 1 of 4-D tensors and index_select of images") {
+  const Tensor a = random_tensor({2, 3, 2, 2}, 270u), b = random_tensor({2, 1, 2, 2}, 271u);
+  const std::vector<double> av = to_doubles(a), bv = to_doubles(b);
+  std::vector<double> expected;
+  for (int n = 0; n < 2; ++n) {
+    for (int k = 0; k < 12; ++k) expected.push_back(av[n * 12 + k]);
+    for (int k = 0; k < 4; ++k) expected.push_back(bv[n * 4 + k]);
+  }
+  check_tensor(concat({a, b}, 1), {2, 4, 2, 2}, expected, 0, "concat channels");
+  std::vector<uint8_t> pixels(5 * 3 * 2 * 2);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 4 + 1);
+  const Tensor images = from_vector<uint8_t>(pixels, {5, 3, 2, 2});
+  const Tensor picked = index_select(images, from_vector<int64_t>({3, 3, 0}, {3}));
+  CHECK(picked.shape() == Shape{3, 3, 2, 2});
+  std::vector<uint8_t> ep;
+  for (int r : {3, 3, 0})
+    for (int k = 0; k < 12; ++k) ep.push_back(pixels[r * 12 + k]);
+  CHECK(picked.to_vector<uint8_t>() == ep);
+}
+
+TEST_CASE("core: compare on integer tensors (accuracy counting)") {
+  const Tensor logits = from_vector<double>({0.1, 0.9, 0.3, 2.0, -1.0, 0.5, 0.2, 0.2, 0.7}, {3, 3});
+  const Tensor labels = from_vector<int64_t>({1, 2, 2}, {3});
+  const Tensor hits = compare(BinaryOp::Eq, argmax(logits), labels);
+  CHECK(hits.dtype() == DType::I64);
+  CHECK(hits.to_vector<int64_t>() == std::vector<int64_t>{1, 0, 1});
+  const Tensor bytes = from_vector<uint8_t>({0, 100, 200, 255}, {4});
+  const Tensor bright = compare(BinaryOp::Ge, bytes, 128.0);
+  CHECK(bright.dtype() == DType::U8);
+  CHECK(bright.to_vector<uint8_t>() == std::vector<uint8_t>{0, 0, 1, 1});
+  CHECK(compare(BinaryOp::Lt, from_vector<int32_t>({-3, 4}, {2}), 0.0).to_vector<int32_t>() ==
+        std::vector<int32_t>{1, 0});
+}

@@ -285,3 +285,80 @@ TEST_CASE("core: dropout masks about p, scales by 1/(1-p), replays from the gene
     check_tensor(dropout(x, 0.0, true, untouched), {n}, xv, 0, "dropout p=0 is identity");
   }
 }
+
+TEST_CASE("core: network ops read strided and offset operands in logical order") {
+  for (DType dt : kFloatTypes) {
+    const double tol = dt == DType::F32 ? 2e-5 : 1e-12;
+    // conv2d and pooling of a width-narrowed (non-contiguous) batch slice
+    const Tensor xb = random_tensor({3, 2, 5, 8}, 370u, dt);
+    const Tensor x = xb.slice(1, 3).narrow(3, 2, 5);  // [2, 2, 5, 5]
+    const Tensor w = random_tensor({3, 2, 3, 3}, 371u, dt).transpose(2, 3);
+    const std::vector<double> xv = to_doubles(x), wv = to_doubles(w);
+    Conv2dParams p;
+    p.pad_h = p.pad_w = 1;
+    Shape ys;
+    std::vector<double> expected = conv2d_reference(xv, {2, 2, 5, 5}, wv, {3, 2, 3, 3}, nullptr, p, &ys);
+    check_tensor(conv2d(x, w, Tensor(), p), ys, expected, tol, cat("conv2d of views ", dtype_name(dt)));
+    Pool2dParams pp;
+    expected = pool_reference(xv, {2, 2, 5, 5}, pp, PoolKind::Max, &ys);
+    check_tensor(max_pool2d(x, pp), ys, expected, 0, "max_pool2d of a view");
+    expected = pool_reference(xv, {2, 2, 5, 5}, pp, PoolKind::AvgIncludePad, &ys);
+    check_tensor(avg_pool2d(x, pp), ys, expected, tol, "avg_pool2d of a view");
+
+    // softmax and cross-entropy of transposed logits
+    const Tensor lt = random_tensor({5, 4}, 372u, dt, -2.0, 2.0).t();  // [4, 5]
+    const std::vector<double> ls = log_softmax_reference(to_doubles(lt), 4, 5);
+    check_tensor(log_softmax(lt), {4, 5}, ls, tol, "log_softmax of a transpose");
+    const std::vector<int64_t> lab = {1, 4, 0, 2};
+    std::vector<double> ce;
+    for (int i = 0; i < 4; ++i) ce.push_back(-ls[i * 5 + lab[i]]);
+    check_tensor(cross_entropy_per_sample(lt, from_vector<int64_t>(lab, {4})), {4}, ce, tol,
+                 "cross_entropy of a transpose");
+
+    // batch norm of a channel-sliced (non-contiguous) input in eval mode
+    Tensor rm = zeros({2}, dt), rv = ones({2}, dt);
+    const Tensor xc = xb.narrow(1, 0, 2).narrow(3, 0, 3);  // [3, 2, 5, 3]
+    const std::vector<double> xcv = to_doubles(xc);
+    std::vector<double> eb;
+    for (double v : xcv) eb.push_back(v / std::sqrt(1.0 + 1e-5));
+    check_tensor(batch_norm(xc, Tensor(), Tensor(), rm, rv, false, 0.1, 1e-5), {3, 2, 5, 3}, eb, tol,
+                 "batch_norm eval of a view, no affine");
+  }
+}
+
+TEST_CASE("core: larger conv2d and wide softmax rows in f32") {
+  Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  const Tensor x = random_tensor({2, 16, 12, 12}, 380u, DType::F32);
+  const Tensor w = random_tensor({32, 16, 3, 3}, 381u, DType::F32);
+  const Tensor b = random_tensor({32}, 382u, DType::F32);
+  const std::vector<double> bv = to_doubles(b);
+  Shape ys;
+  const std::vector<double> expected =
+      conv2d_reference(to_doubles(x), {2, 16, 12, 12}, to_doubles(w), {32, 16, 3, 3}, &bv, p, &ys);
+  check_tensor(conv2d(x, w, b, p), ys, expected, 1e-4, "conv2d 16->32 channels, 12x12");
+  p.stride_h = p.stride_w = 2;
+  const std::vector<double> strided =
+      conv2d_reference(to_doubles(x), {2, 16, 12, 12}, to_doubles(w), {32, 16, 3, 3}, &bv, p, &ys);
+  check_tensor(conv2d(x, w, b, p), ys, strided, 1e-4, "conv2d stride 2, 16->32 channels");
+
+  const Tensor logits = random_tensor({3, 1000}, 383u, DType::F32, -5.0, 5.0);
+  const std::vector<double> ls = log_softmax_reference(to_doubles(logits), 3, 1000);
+  check_tensor(log_softmax(logits), {3, 1000}, ls, 1e-5, "log_softmax 1000 classes");
+}
+
+TEST_CASE("core: cross_entropy on hand-computed values") {
+  // Logits ln(1..4): softmax = (0.1, 0.2, 0.3, 0.4). Row 2 is uniform: ln 4 for any label.
+  const Tensor logits = from_vector<double>(
+      {std::log(1.0), std::log(2.0), std::log(3.0), std::log(4.0), 0.0, 0.0, 0.0, 0.0}, {2, 4});
+  const Tensor labels = from_vector<int64_t>({3, 1}, {2});
+  const double plain = -std::log(0.4);
+  const double smoothed = -(0.05 * (std::log(0.1) + std::log(0.2) + std::log(0.3)) + 0.85 * std::log(0.4));
+  check_tensor(cross_entropy_per_sample(logits, labels), {2}, {plain, std::log(4.0)}, 1e-12,
+               "hand values, no smoothing");
+  check_tensor(cross_entropy_per_sample(logits, labels, 0.2), {2}, {smoothed, std::log(4.0)}, 1e-12,
+               "hand values, smoothing 0.2");
+  check_close({cross_entropy(logits, labels, 0.2).item()}, {(smoothed + std::log(4.0)) / 2}, 1e-12,
+              "hand value of the mean");
+  check_tensor(softmax(logits.slice(0, 1)), {1, 4}, {0.1, 0.2, 0.3, 0.4}, 1e-12, "hand softmax");
+}

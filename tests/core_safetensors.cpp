@@ -190,6 +190,11 @@ TEST_CASE("core: safetensors rejects corrupted files, naming the file") {
     write_bytes(path, raw_file("{\"t\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8));
     expect_load_error(path, "needs 16 bytes");
   }
+  SUBCASE("shape too large") {
+    write_bytes(path, raw_file("{\"t\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],"
+                               "\"data_offsets\":[0,8]}}", 8));
+    expect_load_error(path, "too many elements");
+  }
   SUBCASE("duplicate names") {
     write_bytes(path, raw_file("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                                "\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",

@@ -20,11 +20,11 @@ namespace {
 // Gradient check of `module` at a random input of `input_shape`, w.r.t. the
 // input and the parameters named in `only` (all parameters when empty).
 void check_module(nn::Module& module, const Shape& input_shape,
-                  const std::set<std::string>& only = {}, double eps = 1e-6) {
+                  const std::set<std::string>& only = {}, bool check_input = true) {
   module.to(DType::F64);
   std::vector<Tensor*> slots;
   std::vector<Tensor> inputs{random_tensor(input_shape, 77)};
-  inputs[0].requires_grad_(true);
+  if (check_input) inputs[0].requires_grad_(true);
   uint32_t seed = 100;
   for (auto& [name, slot] : module.named_parameters()) {
     if (!only.empty() && !only.count(name)) continue;
@@ -40,7 +40,7 @@ void check_module(nn::Module& module, const Shape& input_shape,
     for (size_t i = 0; i < slots.size(); ++i) *slots[i] = xs[i + 1];
     return module(xs[0]);
   };
-  check_gradients(f, inputs, eps);
+  check_gradients(f, inputs);
 }
 
 nn::Conv2dOptions opts(int stride, int padding, bool bias) {
@@ -106,16 +106,28 @@ TEST_CASE("nn: gradcheck PreActBlock") {
   check_module(same, {2, 3, 3, 3});
 }
 
-TEST_CASE("nn: gradcheck tiny ResNet-18 (width 1/16, input 2x3x8x8)") {
+// Parameters along the whole depth (stem, a projection shortcut, the last
+// block, the classifier; conv weights are covered by the block checks); the input gradient is covered by the block checks.
+// Batch 4: with 8x8 inputs layer4 is 1x1, and BatchNorm over only 2 values per
+// channel is so curved that finite differences stop being accurate.
+TEST_CASE("nn: gradcheck tiny ResNet-18 (width 1/16, input 4x3x8x8)") {
   auto model = nn::make_model("resnet18", 3, 3, 1.0 / 16, uint64_t{9});
-  check_module(*model, {2, 3, 8, 8},
-               {"conv1.weight", "bn1.bias", "layer1.0.bn2.weight", "layer2.0.conv1.weight",
-                "layer2.0.shortcut.0.weight", "layer2.0.shortcut.1.bias", "layer4.1.bn2.weight",
-                "linear.weight", "linear.bias"});
+  check_module(*model, {4, 3, 8, 8},
+               {"bn1.bias", "layer2.0.shortcut.0.weight", "layer2.0.shortcut.1.bias",
+                "layer4.1.bn2.weight", "linear.bias"},
+               false);
 }
 
-TEST_CASE("nn: gradcheck tiny ResNet-20 with option-A shortcuts (width 1/4)") {
+TEST_CASE("nn: gradcheck tiny ResNet-20 with option-A shortcuts (width 1/4, input 2x3x8x8)") {
   auto model = nn::make_model("resnet20", 3, 3, 0.25, uint64_t{10});
   check_module(*model, {2, 3, 8, 8},
-               {"conv1.weight", "layer2.0.conv1.weight", "layer3.2.bn2.bias", "linear.weight"});
+               {"conv1.weight", "layer2.0.bn1.weight", "layer3.2.bn2.bias", "linear.bias"}, false);
+}
+
+TEST_CASE("nn: gradcheck tiny PreAct ResNet-18 (width 1/16, input 4x3x8x8)") {
+  auto model = nn::make_model("preact_resnet18", 3, 3, 1.0 / 16, uint64_t{11});
+  check_module(*model, {4, 3, 8, 8},
+               {"layer1.0.bn1.weight", "layer2.0.shortcut.0.weight", "layer4.1.bn1.bias",
+                "linear.bias"},
+               false);
 }

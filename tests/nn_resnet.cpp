@@ -12,65 +12,71 @@
 using namespace basin;
 using basin::testing::random_tensor;
 
-TEST_CASE("nn: parameter counts equal PyTorch's CIFAR ResNets") {
-  CHECK(nn::make_model("resnet18")->num_parameters() == 11173962);
+// One construction per full-size model (they are large): counts and names together.
+TEST_CASE("nn: parameter counts equal PyTorch's; state_dict names follow its CIFAR scheme") {
+  auto shapes_of = [](nn::Module& m) {
+    std::map<std::string, Shape> shapes;
+    for (const auto& [name, t] : nn::state_dict(m)) shapes[name] = t.shape();
+    return shapes;
+  };
+  {
+    auto model = nn::make_model("resnet18");
+    CHECK(model->num_parameters() == 11173962);
+    const NamedTensors sd = nn::state_dict(*model);
+    REQUIRE(sd.size() == 122);  // 62 parameters + 20 BatchNorms x 3 buffers
+    const std::vector<std::string> head = {"conv1.weight",        "bn1.weight",
+                                           "bn1.bias",            "bn1.running_mean",
+                                           "bn1.running_var",     "bn1.num_batches_tracked",
+                                           "layer1.0.conv1.weight", "layer1.0.bn1.weight"};
+    for (size_t i = 0; i < head.size(); ++i) CHECK(sd[i].first == head[i]);
+    CHECK(sd[sd.size() - 2].first == "linear.weight");
+    CHECK(sd[sd.size() - 1].first == "linear.bias");
+    const auto shapes = shapes_of(*model);
+    CHECK(shapes.at("layer2.0.shortcut.0.weight") == Shape{128, 64, 1, 1});
+    CHECK(shapes.at("layer2.0.shortcut.1.running_var") == Shape{128});
+    CHECK(shapes.at("layer4.1.conv2.weight") == Shape{512, 512, 3, 3});
+    CHECK(shapes.at("bn1.num_batches_tracked") == Shape{});
+    CHECK(shapes.at("linear.weight") == Shape{10, 512});
+    CHECK(shapes.count("layer1.0.shortcut.0.weight") == 0);
+  }
   CHECK(nn::make_model("resnet34")->num_parameters() == 21282122);
-  CHECK(nn::make_model("resnet50")->num_parameters() == 23520842);
-  CHECK(nn::make_model("preact_resnet18")->num_parameters() == 11171146);
-  // He et al. 2016 option A (parameter-free shortcuts): 0.27M.
-  CHECK(nn::make_model("resnet20")->num_parameters() == 269722);
+  {
+    auto model = nn::make_model("resnet50");
+    CHECK(model->num_parameters() == 23520842);
+    const auto shapes = shapes_of(*model);
+    CHECK(shapes.at("layer1.0.conv3.weight") == Shape{256, 64, 1, 1});
+    CHECK(shapes.at("layer1.0.shortcut.0.weight") == Shape{256, 64, 1, 1});
+    CHECK(shapes.at("linear.weight") == Shape{10, 2048});
+  }
+  {
+    auto model = nn::make_model("preact_resnet18");
+    CHECK(model->num_parameters() == 11171146);
+    const auto shapes = shapes_of(*model);
+    CHECK(shapes.count("bn1.weight") == 0);
+    CHECK(shapes.at("layer2.0.bn1.weight") == Shape{64});
+    CHECK(shapes.at("layer2.0.shortcut.0.weight") == Shape{128, 64, 1, 1});
+    CHECK(shapes.count("layer2.0.shortcut.1.weight") == 0);
+  }
+  {
+    // He et al. 2016 option A (parameter-free shortcuts): 0.27M.
+    auto model = nn::make_model("resnet20");
+    CHECK(model->num_parameters() == 269722);
+    for (const auto& [name, t] : nn::state_dict(*model))
+      CHECK(name.find("shortcut") == std::string::npos);
+  }
   CHECK(nn::make_model("resnet32")->num_parameters() == 464154);
   CHECK(nn::make_model("resnet56")->num_parameters() == 853018);
   // The same ResNet-20 with projection (conv+BN) shortcuts: 272,474.
   nn::ResNetConfig b = nn::model_config("resnet20");
   b.shortcut = nn::ShortcutKind::Projection;
   CHECK(nn::ResNet(b).num_parameters() == 272474);
-  CHECK(nn::make_model("resnet18", 100)->num_parameters() == 11173962 + 90 * 512 + 90);
-}
-
-TEST_CASE("nn: ResNet-18 state_dict names follow the PyTorch CIFAR scheme") {
-  auto model = nn::make_model("resnet18");
-  const NamedTensors sd = nn::state_dict(*model);
-  REQUIRE(sd.size() == 122);  // 62 parameters + 20 BatchNorms x 3 buffers
-  const std::vector<std::string> head = {"conv1.weight",        "bn1.weight",
-                                         "bn1.bias",            "bn1.running_mean",
-                                         "bn1.running_var",     "bn1.num_batches_tracked",
-                                         "layer1.0.conv1.weight", "layer1.0.bn1.weight"};
-  for (size_t i = 0; i < head.size(); ++i) CHECK(sd[i].first == head[i]);
-  CHECK(sd[sd.size() - 2].first == "linear.weight");
-  CHECK(sd[sd.size() - 1].first == "linear.bias");
-  std::map<std::string, Shape> shapes;
-  for (const auto& [name, t] : sd) shapes[name] = t.shape();
-  CHECK(shapes.at("layer2.0.shortcut.0.weight") == Shape{128, 64, 1, 1});
-  CHECK(shapes.at("layer2.0.shortcut.1.running_var") == Shape{128});
-  CHECK(shapes.at("layer4.1.conv2.weight") == Shape{512, 512, 3, 3});
-  CHECK(shapes.at("bn1.num_batches_tracked") == Shape{});
-  CHECK(shapes.at("linear.weight") == Shape{10, 512});
-  CHECK(shapes.count("layer1.0.shortcut.0.weight") == 0);
-
-  auto r50 = nn::make_model("resnet50");
-  std::map<std::string, Shape> s50;
-  for (const auto& [name, t] : nn::state_dict(*r50)) s50[name] = t.shape();
-  CHECK(s50.at("layer1.0.conv3.weight") == Shape{256, 64, 1, 1});
-  CHECK(s50.at("layer1.0.shortcut.0.weight") == Shape{256, 64, 1, 1});
-  CHECK(s50.at("linear.weight") == Shape{10, 2048});
-
-  auto pre = nn::make_model("preact_resnet18");
-  std::map<std::string, Shape> sp;
-  for (const auto& [name, t] : nn::state_dict(*pre)) sp[name] = t.shape();
-  CHECK(sp.count("bn1.weight") == 0);
-  CHECK(sp.at("layer2.0.bn1.weight") == Shape{64});
-  CHECK(sp.at("layer2.0.shortcut.0.weight") == Shape{128, 64, 1, 1});
-  CHECK(sp.count("layer2.0.shortcut.1.weight") == 0);
-
-  auto r20 = nn::make_model("resnet20");
-  for (const auto& [name, t] : nn::state_dict(*r20)) CHECK(name.find("shortcut") == std::string::npos);
+  CHECK(nn::make_model("resnet20", 100)->num_parameters() == 269722 + 90 * 64 + 90);
 }
 
 TEST_CASE("nn: every model maps 3x32x32 and 1x28x28 batches to logits") {
   for (const std::string& name : nn::model_names()) {
     INFO(name);
-    const double width = name == "resnet20" || name == "resnet32" || name == "resnet56" ? 0.5 : 0.125;
+    const double width = name == "resnet20" || name == "resnet32" || name == "resnet56" ? 0.25 : 0.0625;
     auto rgb = nn::make_model(name, 10, 3, width, uint64_t{1});
     CHECK(rgb->forward(random_tensor({2, 3, 32, 32}, 1, DType::F32)).shape() == Shape{2, 10});
     auto gray = nn::make_model(name, 7, 1, width, uint64_t{1});

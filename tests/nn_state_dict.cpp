@@ -9,6 +9,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "gradcheck.h"
+#include "nn/batch_norm.h"
 #include "nn/models.h"
 #include "nn/state_dict.h"
 
@@ -119,4 +120,24 @@ TEST_CASE("nn: load_module errors name the file") {
   const std::string message = error_of([&] { nn::load_module(*small, file.path); });
   CHECK(message.find(file.path) != std::string::npos);
   CHECK(message.find("linear.weight") != std::string::npos);
+}
+
+TEST_CASE("nn: a frozen second pass leaves a whole model's state as one pass would (SAM)") {
+  auto one_pass = nn::make_model("resnet20", 10, 3, 0.25, uint64_t{4});
+  auto two_pass = nn::make_model("resnet20", 10, 3, 0.25, uint64_t{4});
+  const Tensor x = random_tensor({4, 3, 8, 8}, 5, DType::F32);
+  one_pass->forward(x);
+  two_pass->forward(x);
+  {
+    nn::FreezeBatchNormStats freeze;
+    two_pass->forward(random_tensor({4, 3, 8, 8}, 6, DType::F32));
+  }
+  const NamedTensors a = nn::state_dict(*one_pass), b = nn::state_dict(*two_pass);
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].first);
+    CHECK(bytes_of(a[i].second) == bytes_of(b[i].second));
+  }
+  // ...while an unfrozen second pass does move them.
+  two_pass->forward(random_tensor({4, 3, 8, 8}, 6, DType::F32));
+  CHECK(bytes_of(nn::state_dict(*two_pass)[3].second) != bytes_of(a[3].second));
 }

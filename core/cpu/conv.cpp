@@ -40,7 +40,7 @@ ConvShape conv_shape(const Tensor& x, const Tensor& w, const Conv2dParams& p) {
 namespace {
 
 // Columns per gemm worth gathering samples for, and a cap on the column buffer.
-constexpr int64_t kTargetColumns = 2048;
+constexpr int64_t kTargetColumns = 1024;
 constexpr int64_t kMaxColumnElems = int64_t(1) << 22;
 
 int64_t group_size(const ConvShape& s) {
@@ -48,7 +48,10 @@ int64_t group_size(const ConvShape& s) {
   const int64_t rows = s.C_in * s.KH * s.KW;
   int64_t g = std::max<int64_t>(1, (kTargetColumns + ohw - 1) / ohw);
   g = std::min<int64_t>(g, std::max<int64_t>(1, kMaxColumnElems / std::max<int64_t>(1, rows * ohw)));
-  return std::min<int64_t>(g, s.N);
+  g = std::min<int64_t>(g, std::max<int64_t>(s.N, 1));
+  // Even out the groups (64 samples in 56 + 8 would leave one thread idle).
+  const int64_t groups = (s.N + g - 1) / g;
+  return std::max<int64_t>(1, (s.N + groups - 1) / std::max<int64_t>(groups, 1));
 }
 
 bool is_pointwise(const ConvShape& s, const Conv2dParams& p) {
@@ -118,16 +121,37 @@ void add_bias(const ConvShape& s, int64_t n0, int64_t g, const T* bias, T* y) {
   }
 }
 
+// Runs body(group_index, n0, g) for every group of samples. With enough groups
+// they are spread over the threads, each running single-threaded gemms on its
+// own scratch (one fork/join per call); otherwise groups run in order with the
+// parallelism inside im2col and gemm. Either way each output is computed by the
+// same arithmetic, so results do not depend on the thread count.
+template <class F>
+void for_each_group(const ConvShape& s, int64_t g_max, bool allow_across, F body) {
+  const int64_t groups = (s.N + g_max - 1) / g_max;
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const bool across =
+      allow_across && threads > 1 && (groups >= 2 * threads || groups % threads == 0);
+#pragma omp parallel for schedule(dynamic, 1) if (across)
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    const int64_t n0 = gi * g_max;
+    body(gi, n0, std::min(g_max, s.N - n0));
+  }
+}
+
+// Partial weight gradients of all groups are kept (and summed afterwards) when
+// they fit in this many elements; otherwise groups run in order.
+constexpr int64_t kMaxPartialElems = int64_t(1) << 23;
+
 }  // namespace
 
 template <class T>
 void conv2d_forward(const ConvShape& s, const Conv2dParams& p, const T* x, const T* w,
                     const T* bias, T* y) {
+  if (s.N <= 0) return;
   const int64_t ohw = s.OH * s.OW, rows = s.C_in * s.KH * s.KW;
-  const int64_t g_max = group_size(s);
   const bool pointwise = is_pointwise(s, p);
-  for (int64_t n0 = 0; n0 < s.N; n0 += g_max) {
-    const int64_t g = std::min(g_max, s.N - n0);
+  for_each_group(s, group_size(s), true, [&](int64_t, int64_t n0, int64_t g) {
     const int64_t cols = g * ohw;
     const T* col = x + n0 * s.C_in * ohw;  // pointwise, one sample: x itself is the column matrix
     if (!(pointwise && g == 1)) {
@@ -136,25 +160,24 @@ void conv2d_forward(const ConvShape& s, const Conv2dParams& p, const T* x, const
       col = buf;
     }
     if (g == 1) {
-      T* yn = y + n0 * s.C_out * ohw;
-      gemm<T>(false, false, s.C_out, cols, rows, T(1), w, rows, col, cols, T(0), yn, cols);
+      gemm<T>(false, false, s.C_out, cols, rows, T(1), w, rows, col, cols, T(0),
+              y + n0 * s.C_out * ohw, cols);
       if (bias) add_bias(s, n0, 1, bias, y);
     } else {
       T* out = scratch<T>(1, static_cast<size_t>(s.C_out * cols));
       gemm<T>(false, false, s.C_out, cols, rows, T(1), w, rows, col, cols, T(0), out, cols);
       scatter_group<T>(s.C_out, ohw, n0, g, out, bias, y);
     }
-  }
+  });
 }
 
 template <class T>
 void conv2d_backward_input(const ConvShape& s, const Conv2dParams& p, const T* gy, const T* w,
                            T* gx) {
+  if (s.N <= 0) return;
   const int64_t ohw = s.OH * s.OW, hw = s.H * s.W, rows = s.C_in * s.KH * s.KW;
-  const int64_t g_max = group_size(s);
   const bool pointwise = is_pointwise(s, p);
-  for (int64_t n0 = 0; n0 < s.N; n0 += g_max) {
-    const int64_t g = std::min(g_max, s.N - n0);
+  for_each_group(s, group_size(s), true, [&](int64_t, int64_t n0, int64_t g) {
     const int64_t cols = g * ohw;
     const T* gyg = gy + n0 * s.C_out * ohw;
     if (g > 1) {
@@ -165,13 +188,13 @@ void conv2d_backward_input(const ConvShape& s, const Conv2dParams& p, const T* g
     if (pointwise && g == 1) {
       gemm<T>(true, false, rows, cols, s.C_out, T(1), w, rows, gyg, cols, T(0),
               gx + n0 * s.C_in * hw, cols);
-      continue;
+      return;
     }
     T* gcol = scratch<T>(0, static_cast<size_t>(rows * cols));
     gemm<T>(true, false, rows, cols, s.C_out, T(1), w, rows, gyg, cols, T(0), gcol, cols);
     if (pointwise) {
       scatter_group<T>(s.C_in, hw, n0, g, gcol, nullptr, gx);
-      continue;
+      return;
     }
     const int64_t tasks = g * s.C_in;
 #pragma omp parallel for schedule(static) if (tasks > 1 && !omp_in_parallel())
@@ -179,25 +202,26 @@ void conv2d_backward_input(const ConvShape& s, const Conv2dParams& p, const T* g
       const int64_t i = t / s.C_in, c = t % s.C_in;
       col2im_channel(s, p, gcol + i * ohw, cols, c, gx + ((n0 + i) * s.C_in + c) * hw);
     }
-  }
+  });
 }
 
 template <class T>
 void conv2d_backward_weight(const ConvShape& s, const Conv2dParams& p, const T* gy, const T* x,
                             T* gw) {
-  const int64_t ohw = s.OH * s.OW, rows = s.C_in * s.KH * s.KW;
-  const int64_t g_max = group_size(s);
-  const bool pointwise = is_pointwise(s, p);
-  if (s.N == 0) {
-    std::fill(gw, gw + s.C_out * rows, T(0));
+  const int64_t ohw = s.OH * s.OW, rows = s.C_in * s.KH * s.KW, wsize = rows * s.C_out;
+  if (s.N <= 0) {
+    std::fill(gw, gw + wsize, T(0));
     return;
   }
-  // gw^T = sum over groups of col_group [rows, cols] * gy_group^T, accumulated in
-  // batch order with each gemm's k order fixed, so it is deterministic. Computing
-  // the transpose keeps the wide operand (col) on the side gemm packs cheaply.
-  T* gw_t = scratch<T>(2, static_cast<size_t>(rows * s.C_out));
-  for (int64_t n0 = 0; n0 < s.N; n0 += g_max) {
-    const int64_t g = std::min(g_max, s.N - n0);
+  const bool pointwise = is_pointwise(s, p);
+  const int64_t g_max = group_size(s), groups = (s.N + g_max - 1) / g_max;
+  // Each group's gw^T = col_group [rows, cols] * gy_group^T (the transpose keeps
+  // the wide operand, col, on the side gemm packs cheaply). The partials are
+  // summed in group order, p0 + p1 + p2 + ..., whether they are all kept and
+  // reduced at the end or folded into a running sum: same bits either way.
+  const bool keep_partials = groups * wsize <= kMaxPartialElems;
+  T* partials = scratch<T>(2, static_cast<size_t>((keep_partials ? groups : 2) * wsize));
+  for_each_group(s, g_max, keep_partials, [&](int64_t gi, int64_t n0, int64_t g) {
     const int64_t cols = g * ohw;
     const T* gyg = gy + n0 * s.C_out * ohw;
     if (g > 1) {
@@ -211,11 +235,19 @@ void conv2d_backward_weight(const ConvShape& s, const Conv2dParams& p, const T* 
       im2col_group(s, p, x, n0, g, buf);
       col = buf;
     }
-    gemm<T>(false, true, rows, s.C_out, cols, T(1), col, cols, gyg, cols, n0 == 0 ? T(0) : T(1),
-            gw_t, s.C_out);
-  }
+    T* out = keep_partials ? partials + gi * wsize : partials + (gi == 0 ? 0 : wsize);
+    gemm<T>(false, true, rows, s.C_out, cols, T(1), col, cols, gyg, cols, T(0), out, s.C_out);
+    if (!keep_partials && gi > 0)
+      for (int64_t i = 0; i < wsize; ++i) partials[i] += out[i];
+  });
+  const int64_t summed = keep_partials ? groups : 1;
+#pragma omp parallel for schedule(static) if (wsize * summed > 65536 && !omp_in_parallel())
   for (int64_t co = 0; co < s.C_out; ++co)
-    for (int64_t r = 0; r < rows; ++r) gw[co * rows + r] = gw_t[r * s.C_out + co];
+    for (int64_t r = 0; r < rows; ++r) {
+      T sum = partials[r * s.C_out + co];
+      for (int64_t gi = 1; gi < summed; ++gi) sum += partials[gi * wsize + r * s.C_out + co];
+      gw[co * rows + r] = sum;
+    }
 }
 
 #define BASIN_CONV_INSTANTIATE(T)                                                              \

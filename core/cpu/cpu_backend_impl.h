@@ -1,6 +1,6 @@
-// The CPU backend's class. Its methods are spread over core/cpu/cpu_*.cpp by
-// theme (memory and linear algebra, elementwise, reductions, batch norm,
-// softmax, indexing, random, augmentation); cpu_backend() returns the one instance.
+// The CPU backend's class. Its methods are spread over core/cpu/cpu_*.cpp by theme
+// (memory and linear algebra, elementwise, reductions, batch norm, softmax, indexing,
+// random, optimizer arena, augmentation); cpu_backend() returns the one instance.
 #pragma once
 #include "core/backend.h"
 
@@ -70,6 +70,11 @@ class CpuBackend final : public Backend {
 
   void fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) override;
   void fill_normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) override;
+
+  void sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& decay_mask, const Tensor& e,
+                const SgdStepParams& p) override;
+  void perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& s, double a, const Tensor& h,
+               double b, bool apply) override;
 
   void augment(const Tensor& src, const AugmentSpec& spec, uint64_t seed, uint64_t offset,
                Tensor& out) override;

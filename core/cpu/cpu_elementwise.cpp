@@ -62,7 +62,8 @@ void with_unary_functor(UnaryOp op, F&& f) {
     case UnaryOp::Neg: f([](T x) { return -x; }); return;
     case UnaryOp::Exp: f([](T x) { return std::exp(x); }); return;
     case UnaryOp::Log: f([](T x) { return std::log(x); }); return;
-    case UnaryOp::Relu: f([](T x) { return x > T(0) ? x : (x != x ? x : T(0)); }); return;
+    // written so NaN passes through (NaN < 0 is false) and the loop still vectorises
+    case UnaryOp::Relu: f([](T x) { return x < T(0) ? T(0) : x; }); return;
     case UnaryOp::Sqrt: f([](T x) { return std::sqrt(x); }); return;
     case UnaryOp::Abs: f([](T x) { return std::abs(x); }); return;
     case UnaryOp::Sign: f([](T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : x); }); return;

@@ -1,6 +1,8 @@
 // CPU random fills from the Philox stream: element i of a fill draws counter
 // offset + i, computed in double exactly as backend.h states, so the CUDA
-// backend reproduces the same values from the same (seed, offset).
+// backend reproduces the same values from the same (seed, offset). The final
+// scale-and-shift is an explicit fma: compilers contract a*b+c on some targets
+// and not others, and an explicit fma rounds the same everywhere (CUDA included).
 #include <cmath>
 
 #include "core/cpu/cpu_backend_impl.h"
@@ -17,7 +19,7 @@ void CpuBackend::fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, doubl
     T* p = out.data<T>();
 #pragma omp parallel for schedule(static) if (n >= kParallelGrain / 8)
     for (int64_t i = 0; i < n; ++i)
-      p[i] = static_cast<T>(lo + (hi - lo) * philox_uniform_at(seed, offset + uint64_t(i)));
+      p[i] = static_cast<T>(std::fma(hi - lo, philox_uniform_at(seed, offset + uint64_t(i)), lo));
   });
 }
 
@@ -34,8 +36,8 @@ void CpuBackend::fill_normal(Tensor& out, uint64_t seed, uint64_t offset, double
       const Philox4 r = philox4x32(seed, offset + uint64_t(i));
       const double u1 = philox_uniform_f64(r.v[0], r.v[1]);
       const double u2 = philox_uniform_f64(r.v[2], r.v[3]);
-      p[i] = static_cast<T>(mean + stddev * std::sqrt(-2.0 * std::log(1.0 - u1)) *
-                                       std::cos(two_pi * u2));
+      const double z = std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(two_pi * u2);
+      p[i] = static_cast<T>(std::fma(stddev, z, mean));
     }
   });
 }

@@ -16,6 +16,8 @@ namespace {
 // Block size of the two-level sums: partial sums of fixed blocks, then the
 // partials in order. Thread-count independent, hence deterministic.
 constexpr int64_t kSumBlock = 8192;
+// Column slice of the [outer, n, inner] reductions: one task's accumulators.
+constexpr int64_t kInnerBlock = 1024;
 
 template <class F>
 double blocked_sum(int64_t n, F&& term) {
@@ -73,20 +75,23 @@ void CpuBackend::sum_dim(const Tensor& a, int64_t outer, int64_t n, int64_t inne
       }
       return;
     }
-    // inner > 1: walk the n slices of each outer block in order, adding whole
-    // contiguous inner rows into a double accumulator.
-#pragma omp parallel if (outer * n * inner >= kParallelGrain)
-    {
-      std::vector<double> acc(static_cast<size_t>(inner));
-#pragma omp for schedule(static)
-      for (int64_t o = 0; o < outer; ++o) {
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t k = 0; k < n; ++k) {
-          const T* src = x + (o * n + k) * inner;
-          for (int64_t i = 0; i < inner; ++i) acc[i] += src[i];
-        }
-        for (int64_t i = 0; i < inner; ++i) y[o * inner + i] = static_cast<T>(acc[i]);
+    // inner > 1: tasks are (outer block, slice of kInnerBlock columns); each
+    // walks its n rows in order into a double accumulator, so the work splits
+    // even when outer is 1 and the result never depends on the thread count.
+    const int64_t blocks_per_outer = (inner + kInnerBlock - 1) / kInnerBlock;
+    const int64_t tasks = outer * blocks_per_outer;
+#pragma omp parallel for schedule(static) if (outer * n * inner >= kParallelGrain)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t o = task / blocks_per_outer;
+      const int64_t i0 = (task % blocks_per_outer) * kInnerBlock;
+      const int64_t len = std::min(kInnerBlock, inner - i0);
+      double acc[kInnerBlock];
+      for (int64_t i = 0; i < len; ++i) acc[i] = 0.0;
+      for (int64_t k = 0; k < n; ++k) {
+        const T* src = x + (o * n + k) * inner + i0;
+        for (int64_t i = 0; i < len; ++i) acc[i] += src[i];
       }
+      for (int64_t i = 0; i < len; ++i) y[o * inner + i0 + i] = static_cast<T>(acc[i]);
     }
   });
 }
@@ -98,15 +103,21 @@ void CpuBackend::max_dim(const Tensor& a, int64_t outer, int64_t n, int64_t inne
     using T = decltype(tag);
     const T* x = a.data<T>();
     T* y = out.data<T>();
+    // Same (outer block, column slice) tasks as sum_dim, so outer = 1 still splits.
+    const int64_t blocks_per_outer = (inner + kInnerBlock - 1) / kInnerBlock;
+    const int64_t tasks = outer * blocks_per_outer;
 #pragma omp parallel for schedule(static) if (outer * n * inner >= kParallelGrain)
-    for (int64_t o = 0; o < outer; ++o) {
-      T* dst = y + o * inner;
-      const T* first = x + o * n * inner;
-      for (int64_t i = 0; i < inner; ++i) dst[i] = first[i];
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t o = task / blocks_per_outer;
+      const int64_t i0 = (task % blocks_per_outer) * kInnerBlock;
+      const int64_t len = std::min(kInnerBlock, inner - i0);
+      T* dst = y + o * inner + i0;
+      const T* first = x + o * n * inner + i0;
+      for (int64_t i = 0; i < len; ++i) dst[i] = first[i];
       for (int64_t k = 1; k < n; ++k) {
         const T* src = first + k * inner;
         // NaN wins, as in PyTorch: once dst is NaN no comparison replaces it.
-        for (int64_t i = 0; i < inner; ++i)
+        for (int64_t i = 0; i < len; ++i)
           if (src[i] > dst[i] || (src[i] != src[i] && dst[i] == dst[i])) dst[i] = src[i];
       }
     }

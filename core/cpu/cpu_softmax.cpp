@@ -28,7 +28,9 @@ RowsCols rows_cols(const Tensor& x, const char* op) {
 template <class T>
 void row_max_lse(const T* row, int64_t cols, double* max_out, double* lse_out) {
   double mx = -std::numeric_limits<double>::infinity();
-  for (int64_t c = 0; c < cols; ++c) mx = std::fmax(mx, double(row[c]));
+  // NaN is skipped here but still reaches the sum, so a NaN row stays NaN.
+  for (int64_t c = 0; c < cols; ++c)
+    if (double(row[c]) > mx) mx = double(row[c]);
   double s = 0.0;
   for (int64_t c = 0; c < cols; ++c) s += std::exp(double(row[c]) - mx);
   *max_out = mx;

@@ -9,12 +9,14 @@
 #include <cstring>
 #include <vector>
 
+#include "core/error.h"
+
 namespace basin::cpu {
 namespace {
 
 // Register tile (MR rows x NR columns of C held in vector registers) and cache
-// blocks. MR x NR is sized so the accumulators plus one row of B fit the 32
-// vector registers of AVX-512 (or spill a little on AVX2, still fast).
+// blocks. With 256-bit vectors the float tile is 24 accumulators plus 4 vectors of
+// B, which fits AVX-512's 32 registers; a 16-register ISA (AVX2 alone) spills some.
 template <class T>
 struct Blocking;
 template <>
@@ -32,6 +34,9 @@ struct Blocking<double> {
 constexpr int64_t kSmallWork = 24 * 24 * 24;
 // Below this many multiply-adds one thread is faster than waking a team.
 constexpr int64_t kParallelWork = 96 * 96 * 96;
+
+// At most this many rows of C: B is not packed (see direct_b).
+constexpr int64_t kDirectBRows = 2 * 24;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -111,15 +116,15 @@ void pack_b_sliver(bool trans_b, const T* B, int64_t ldb, int64_t p0, int64_t kc
 // C[mr x nr] = acc + beta * C, where acc = sum_k Ap[:,k] Bp[k,:] over the packed slivers.
 // beta == 0 writes without reading C (C may hold NaNs).
 template <class T>
-void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, T* __restrict C,
-                  int64_t ldc, int mr, int nr, T beta) {
+void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, int64_t ldbp,
+                  T* __restrict C, int64_t ldc, int mr, int nr, T beta) {
   constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
   T acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j) acc[i][j] = T(0);
   for (int64_t k = 0; k < kc; ++k) {
     const T* a = Ap + k * MR;
-    const T* b = Bp + k * NR;
+    const T* b = Bp + k * ldbp;
     for (int i = 0; i < MR; ++i) {
       const T ai = a[i];
 #pragma omp simd
@@ -174,8 +179,14 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) {
+  BASIN_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size M=", M, " N=", N, " K=", K);
+  BASIN_CHECK(ldc >= std::max<int64_t>(1, N), "gemm: ldc=", ldc, " < N=", N);
+  BASIN_CHECK(lda >= std::max<int64_t>(1, trans_a ? M : K), "gemm: lda=", lda, " < ",
+              trans_a ? "M=" : "K=", trans_a ? M : K, " (trans_a=", trans_a, ")");
+  BASIN_CHECK(ldb >= std::max<int64_t>(1, trans_b ? K : N), "gemm: ldb=", ldb, " < ",
+              trans_b ? "K=" : "N=", trans_b ? K : N, " (trans_b=", trans_b, ")");
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == T(0)) {
     scale_c(M, N, beta, C, ldc);
     return;
   }
@@ -190,6 +201,9 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   const int64_t kc_max = std::min<int64_t>(Bk::KC, K);
   T* Bp = scratch(b_pack_buffer<T>(), static_cast<size_t>(nc_max * kc_max));
 
+  // With few rows of C, packing B costs about as much as using it: full slivers
+  // of a row-major B are then read in place (a few rows share each L1-resident sliver).
+  const bool direct_b = !trans_b && M <= kDirectBRows;
   int threads = 1;
   if (work >= kParallelWork && !omp_in_parallel()) threads = omp_get_max_threads();
 
@@ -206,7 +220,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
         const T beta_here = pc == 0 ? beta : T(1);
 #pragma omp for schedule(static)
         for (int64_t s = 0; s < slivers; ++s)
-          pack_b_sliver(trans_b, B, ldb, pc, kc, jc + s * NR, std::min<int64_t>(NR, nc - s * NR),
+          if (!(direct_b && (s + 1) * NR <= nc))
+            pack_b_sliver(trans_b, B, ldb, pc, kc, jc + s * NR, std::min<int64_t>(NR, nc - s * NR),
                         Bp + s * NR * kc);
         // Tasks are (block of A rows, range of B slivers); with few row blocks
         // the slivers are split too so both threads have work (A is re-packed
@@ -227,10 +242,13 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
           for (int64_t s = s_begin; s < s_end; ++s) {
             const int64_t j = jc + s * NR;
             const int nr = static_cast<int>(std::min<int64_t>(NR, N - j));
+            const bool direct = direct_b && nr == NR;
+            const T* b_sliver = direct ? B + pc * ldb + j : Bp + s * NR * kc;
+            const int64_t b_stride = direct ? ldb : NR;
             for (int64_t ir = 0; ir < mc; ir += MR) {
               const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
-              micro_kernel<T>(kc, Ap + ir * kc, Bp + s * NR * kc, C + (ic + ir) * ldc + j, ldc, mr,
-                              nr, beta_here);
+              micro_kernel<T>(kc, Ap + ir * kc, b_sliver, b_stride, C + (ic + ir) * ldc + j, ldc,
+                              mr, nr, beta_here);
             }
           }
         }

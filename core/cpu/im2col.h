@@ -4,7 +4,6 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 
 #include "core/backend.h"
 #include "core/cpu/conv.h"
@@ -37,17 +36,19 @@ void im2col_channel(const ConvShape& s, const Conv2dParams& p, const T* x_plane,
         T* dst = row + oh * s.OW;
         const int64_t ih = oh * p.stride_h - p.pad_h + kh * p.dilation_h;
         if (ih < 0 || ih >= s.H) {
-          std::fill(dst, dst + s.OW, T(0));
+          for (int64_t ow = 0; ow < s.OW; ++ow) dst[ow] = T(0);
           continue;
         }
+        // Rows are short (a feature-map row), so inline loops beat memcpy/fill calls.
         const T* src = x_plane + ih * s.W + shift_w;
-        std::fill(dst, dst + lo, T(0));
+        for (int64_t ow = 0; ow < lo; ++ow) dst[ow] = T(0);
         if (p.stride_w == 1) {
-          std::memcpy(dst + lo, src + lo, static_cast<size_t>(hi - lo) * sizeof(T));
+#pragma omp simd
+          for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow];
         } else {
           for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * p.stride_w];
         }
-        std::fill(dst + hi, dst + s.OW, T(0));
+        for (int64_t ow = hi; ow < s.OW; ++ow) dst[ow] = T(0);
       }
     }
 }

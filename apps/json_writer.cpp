@@ -1,0 +1,79 @@
+// JSON text for log lines; see json_writer.h.
+#include "apps/json_writer.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace basin::apps {
+
+std::string json_escape(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double value) {
+  if (!std::isfinite(value)) return "null";
+  char buf[32];
+  // Seven significant digits: more than a float32 metric carries, short enough to read.
+  std::snprintf(buf, sizeof buf, "%.7g", value);
+  return buf;
+}
+
+JsonObject& JsonObject::add(const std::string& key, double value) {
+  fields_.push_back({key, json_number(value)});
+  return *this;
+}
+JsonObject& JsonObject::add(const std::string& key, int64_t value) {
+  fields_.push_back({key, std::to_string(value)});
+  return *this;
+}
+JsonObject& JsonObject::add(const std::string& key, bool value) {
+  fields_.push_back({key, value ? "true" : "false"});
+  return *this;
+}
+JsonObject& JsonObject::add(const std::string& key, const std::string& value) {
+  fields_.push_back({key, json_escape(value)});
+  return *this;
+}
+JsonObject& JsonObject::add(const std::string& key, const std::vector<double>& values) {
+  std::string s = "[";
+  for (size_t i = 0; i < values.size(); ++i) s += (i ? "," : "") + json_number(values[i]);
+  fields_.push_back({key, s + "]"});
+  return *this;
+}
+JsonObject& JsonObject::add(const std::string& key, const std::vector<int64_t>& values) {
+  std::string s = "[";
+  for (size_t i = 0; i < values.size(); ++i) s += (i ? "," : "") + std::to_string(values[i]);
+  fields_.push_back({key, s + "]"});
+  return *this;
+}
+JsonObject& JsonObject::add_raw(const std::string& key, const std::string& json) {
+  fields_.push_back({key, json});
+  return *this;
+}
+
+std::string JsonObject::str() const {
+  std::string out = "{";
+  for (size_t i = 0; i < fields_.size(); ++i)
+    out += (i ? "," : "") + json_escape(fields_[i].first) + ":" + fields_[i].second;
+  return out + "}";
+}
+
+}  // namespace basin::apps

@@ -1,0 +1,33 @@
+// A tiny JSON object builder for the apps' log lines (run.jsonl, summary.json,
+// eval output): keys in insertion order, non-finite numbers written as null so
+// every line stays valid JSON.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace basin::apps {
+
+std::string json_escape(const std::string& text);  // with the surrounding quotes
+
+class JsonObject {
+ public:
+  JsonObject& add(const std::string& key, double value);
+  JsonObject& add(const std::string& key, int64_t value);
+  JsonObject& add(const std::string& key, int value) { return add(key, static_cast<int64_t>(value)); }
+  JsonObject& add(const std::string& key, bool value);
+  JsonObject& add(const std::string& key, const std::string& value);
+  JsonObject& add(const std::string& key, const char* value) { return add(key, std::string(value)); }
+  JsonObject& add(const std::string& key, const std::vector<double>& values);
+  JsonObject& add(const std::string& key, const std::vector<int64_t>& values);
+  // `json` must already be valid JSON (a nested object or array).
+  JsonObject& add_raw(const std::string& key, const std::string& json);
+  std::string str() const;  // one line, no trailing newline
+
+ private:
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+std::string json_number(double value);  // 7 significant digits; null when not finite
+
+}  // namespace basin::apps

@@ -1,0 +1,88 @@
+// Internal to cuda/: the CUDA implementation of core/backend.h. Memory and
+// transfers live in cuda_backend.cpp; each group of kernel methods is defined
+// in the .cu file that holds its kernels (layout.cu, elementwise.cu, ...).
+// f32 throughout; fill, copy_strided, cast and index_select take every dtype.
+#pragma once
+#include "core/backend.h"
+#include "cuda/cuda_info.h"
+
+namespace basin::cuda {
+
+class CudaBackend final : public Backend {
+ public:
+  const char* name() const override { return "cuda"; }
+  int device_count() const override { return cuda::device_count(); }
+  std::string no_device_reason() const override { return "no CUDA device: " + cuda::no_device_reason(); }
+
+  void* allocate(size_t nbytes) override;
+  void deallocate(void* ptr, size_t nbytes) override;
+  void copy_from_host(void* dst, const void* src, size_t nbytes) override;
+  void copy_to_host(void* dst, const void* src, size_t nbytes) override;
+  void copy_device(void* dst, const void* src, size_t nbytes) override;
+  void synchronize() override;
+
+  void fill(Tensor& out, double value) override;
+  void copy_strided(const Tensor& src, Tensor& dst) override;
+  void cast(const Tensor& src, Tensor& dst) override;
+
+  void unary(UnaryOp op, const Tensor& a, Tensor& out) override;
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override;
+  void binary_scalar(BinaryOp op, const Tensor& a, double s, Tensor& out) override;
+
+  void sum_dim(const Tensor& a, int64_t outer, int64_t n, int64_t inner, Tensor& out) override;
+  void max_dim(const Tensor& a, int64_t outer, int64_t n, int64_t inner, Tensor& out) override;
+  void argmax_rows(const Tensor& a, Tensor& out) override;
+  void topk_rows(const Tensor& a, int64_t k, Tensor& values, Tensor& indices) override;
+  void dot(const Tensor& a, const Tensor& b, Tensor& out) override;
+
+  void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+            double alpha, const Tensor& A, const Tensor& B, double beta, Tensor& C,
+            bool b_broadcast) override;
+
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y,
+                      const Conv2dParams& p) override;
+  void conv2d_backward_input(const Tensor& gy, const Tensor& w, Tensor& gx,
+                             const Conv2dParams& p) override;
+  void conv2d_backward_weight(const Tensor& gy, const Tensor& x, Tensor& gw,
+                              const Conv2dParams& p) override;
+
+  void batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                        Tensor& running_mean, Tensor& running_var, bool update_running,
+                        double momentum, double eps, Tensor& y, Tensor& save_mean,
+                        Tensor& save_invstd) override;
+  void batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                       const Tensor& running_mean, const Tensor& running_var, double eps,
+                       Tensor& y) override;
+  void batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                           const Tensor& save_mean, const Tensor& save_invstd, Tensor& gx,
+                           Tensor& ggamma, Tensor& gbeta) override;
+
+  void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices,
+                          const Pool2dParams& p) override;
+  void max_pool2d_backward(const Tensor& gy, const Tensor& indices, Tensor& gx) override;
+  void avg_pool2d_forward(const Tensor& x, Tensor& y, const Pool2dParams& p) override;
+  void avg_pool2d_backward(const Tensor& gy, Tensor& gx, const Pool2dParams& p) override;
+
+  void softmax_rows(const Tensor& x, Tensor& y, bool log) override;
+  void softmax_backward_rows(const Tensor& gy, const Tensor& y, bool log, Tensor& gx) override;
+  void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double smoothing,
+                             Tensor& loss) override;
+  void cross_entropy_backward(const Tensor& logits, const Tensor& labels, double smoothing,
+                              const Tensor& gloss, Tensor& glogits) override;
+
+  void index_select_rows(const Tensor& a, const Tensor& idx, Tensor& out) override;
+  void index_add_rows(const Tensor& src, const Tensor& idx, Tensor& out) override;
+
+  void fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) override;
+  void fill_normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) override;
+
+  void sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& decay_mask, const Tensor& e,
+                const SgdStepParams& p) override;
+  void perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& s, double a, const Tensor& h,
+               double b, bool apply) override;
+
+  void augment(const Tensor& src, const AugmentSpec& spec, uint64_t seed, uint64_t offset,
+               Tensor& out) override;
+};
+
+}  // namespace basin::cuda

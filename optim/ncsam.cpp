@@ -1,0 +1,117 @@
+// NCSAM's perturbation: low-margin sampling, temporary labels, g* through the
+// retained graph, the s(t) schedule and the projection onto the rho-ball.
+#include "optim/ncsam.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/autograd.h"
+#include "core/backend.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "optim/sam.h"
+#include "optim/sampling.h"
+
+namespace basin::optim {
+
+double ncsam_strength(double t, double kappa) {
+  const double r = 2.0 * (3.0 - 2.0 * t) * t * t;
+  return kappa * std::min(r, 1.0);
+}
+
+Tensor ncsam_probabilities(const Tensor& logits) {
+  BASIN_CHECK(logits.defined() && logits.dim() == 2 && logits.size(1) >= 2,
+              "ncsam: logits must be [B, C] with C >= 2, got ",
+              logits.defined() ? logits.str() : std::string("undefined"));
+  NoGrad no_grad;
+  const Tensor z = logits.detach();
+  const int64_t batch = z.size(0);
+  const TopK top = topk(z, 2);
+  const Tensor margin = sub(top.values.narrow(1, 0, 1), top.values.narrow(1, 1, 1)).reshape({batch});
+  const Tensor q = div(ones({batch}, z.dtype(), z.device()), add(margin, 1.0));
+  return div(q, sum(q));
+}
+
+Tensor runner_up_labels(const Tensor& logits, const Tensor& labels) {
+  BASIN_CHECK(logits.defined() && logits.dim() == 2 && logits.size(1) >= 2,
+              "ncsam: logits must be [B, C] with C >= 2, got ",
+              logits.defined() ? logits.str() : std::string("undefined"));
+  const int64_t batch = logits.size(0);
+  BASIN_CHECK(labels.defined() && labels.dtype() == DType::I64 && labels.numel() == batch,
+              "ncsam: labels must be i64 [", batch, "]");
+  NoGrad no_grad;
+  const TopK top = topk(logits.detach(), 2);
+  const DType dt = logits.dtype();  // class indices are exact in f32 and f64
+  const Tensor first = top.indices.narrow(1, 0, 1).reshape({batch}).to(dt);
+  const Tensor second = top.indices.narrow(1, 1, 1).reshape({batch}).to(dt);
+  const Tensor is_label = compare(BinaryOp::Eq, first, labels.reshape({batch}).to(dt));
+  // first when it is not the label, else the runner-up
+  return add(first, mul(is_label, sub(second, first))).to(DType::I64);
+}
+
+int64_t Ncsam::subset_size(int64_t batch) const {
+  return static_cast<int64_t>(std::floor(config_.r_flip * static_cast<double>(batch)));
+}
+
+bool Ncsam::second_pass(const StepInput& input) const {
+  return static_cast<double>(input.epoch) >= resolved_warmup_epochs(config_);
+}
+
+bool Ncsam::needs_pass1_graph(const StepInput& input) const {
+  return subset_size(input.labels.numel()) > 0;
+}
+
+void Ncsam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
+                    StepResult& result) {
+  const double rho = resolved_rho(config_);
+  const int64_t batch = input.labels.numel();
+  const int64_t m = subset_size(batch);
+  result.s_t = ncsam_strength(input.progress, config_.kappa);
+  Tensor w = flat_.params();
+  Backend& backend = backend_of(w);
+  bool have_aux = false;
+  if (m > 0) {
+    Tensor weights, all_temporary;
+    {
+      NoGrad no_grad;
+      const Tensor& z = pass1.logits;
+      const Tensor p = ncsam_probabilities(z);
+      Tensor chosen = gumbel_top_k(log(p), m, generator_);
+      all_temporary = runner_up_labels(z, input.labels);
+      weights = zeros({batch}, z.dtype(), z.device());
+      Tensor share = full({m}, 1.0 / static_cast<double>(m), z.dtype(), z.device());
+      backend.index_add_rows(share, chosen, weights);  // 1/m on the chosen rows, 0 elsewhere
+      result.chosen = chosen;
+      result.temporary_labels = index_select(all_temporary, chosen);
+    }
+    // g* = grad of the mean CE of the chosen rows against their temporary labels.
+    backprop_weighted_loss(pass1, all_temporary, weights, config_.subset_label_smoothing, aux_);
+    result.aux_grad_norm = std::sqrt(dot_value(aux_, aux_));
+    have_aux = true;
+  } else {
+    result.aux_grad_norm = 0.0;
+  }
+  // e = rho g / |g| + sign s(t) g*
+  const double a = rho / (grad_norm + kNormEpsilon);
+  const double b = static_cast<double>(config_.sign) * result.s_t;
+  backend.perturb(w, e_, g_, Tensor(), a, have_aux ? aux_ : Tensor(), b, /*apply=*/false);
+  double e_norm = std::sqrt(dot_value(e_, e_));
+  if (config_.project && e_norm > rho) {
+    NoGrad no_grad;
+    e_.mul_(rho / e_norm);
+    e_norm = std::sqrt(dot_value(e_, e_));
+  }
+  result.perturb_norm = e_norm;
+  NoGrad no_grad;
+  w.add_(e_);
+}
+
+void Ncsam::add_dump_entries(NamedTensors& tensors, const StepResult& result) const {
+  if (result.chosen.defined()) {
+    tensors.emplace_back("ncsam.chosen", result.chosen);
+    tensors.emplace_back("ncsam.temporary_labels", result.temporary_labels);
+    if (aux_.defined()) tensors.emplace_back("ncsam.g_star", aux_);
+  }
+}
+
+}  // namespace basin::optim

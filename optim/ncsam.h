@@ -1,0 +1,37 @@
+// NCSAM (Xu, Deng, Pang 2026): SAM whose ascent direction is corrected by the
+// gradient g* of simulated label noise on a few low-margin samples of the batch:
+//   e = rho * g / (|g| + 1e-12) + sign * s(t) * g*,  projected onto |e| <= rho.
+// g* back-propagates a second upstream gradient through the retained pass-1
+// graph (no extra forward). See docs/optimizers.md and ALGORITHMS.md.
+#pragma once
+#include "optim/optimizer.h"
+
+namespace basin::optim {
+
+// s(t) = kappa * min(2 (3 - 2t) t^2, 1); saturates at t = 0.5.
+double ncsam_strength(double t, double kappa);
+
+// Sampling probabilities p [B] of NCSAM: margin d_i = top1(z_i) - top2(z_i) of the
+// raw logits, q_i = 1 / (1 + d_i), p_i = q_i / sum q. Needs C >= 2.
+Tensor ncsam_probabilities(const Tensor& logits);
+
+// Temporary labels [B] i64: argmax over c != labels_i of logits_i[c] (lowest index on ties).
+Tensor runner_up_labels(const Tensor& logits, const Tensor& labels);
+
+class Ncsam : public Optimizer {
+ public:
+  Ncsam(const OptimConfig& config, FlatParams& flat, SampleTracker* tracker = nullptr)
+      : Optimizer(config, flat, tracker) {}
+  const char* name() const override { return "ncsam"; }
+  // m = floor(r_flip * B)
+  int64_t subset_size(int64_t batch) const;
+
+ protected:
+  bool second_pass(const StepInput& input) const override;
+  bool needs_pass1_graph(const StepInput& input) const override;
+  void perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
+               StepResult& result) override;
+  void add_dump_entries(NamedTensors& tensors, const StepResult& result) const override;
+};
+
+}  // namespace basin::optim

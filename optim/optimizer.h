@@ -1,0 +1,182 @@
+// The optimizer API: one step(closure, input) that owns SAM's two passes.
+// The closure runs the model's forward on the current batch and returns the
+// logits; the optimizer computes the loss, propagates the upstream gradients,
+// builds the perturbation e in the arena, and applies the base SGD update.
+// Subclasses (sgd.h, sam.h, ncsam.h, casam.h) differ only in the perturbation.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "core/safetensors.h"
+#include "core/tensor.h"
+#include "optim/config.h"
+#include "optim/flat_params.h"
+#include "optim/sample_tracker.h"
+#include "optim/schedule.h"
+
+namespace basin::optim {
+
+enum class Pass { Ascent, Descent };
+
+// Runs the model's forward on the current (already augmented) batch and
+// returns the logits [B, C] with the autograd graph kept. It must not call
+// backward and must use the same batch for both passes. The optimizer calls
+// it once for Pass::Ascent (at w) and, for the SAM family, once for
+// Pass::Descent (at w + e, inside nn::FreezeBatchNormStats).
+using Closure = std::function<Tensor(Pass)>;
+
+// Gradient accumulation: the batch is split into StepInput::micro_batches
+// consecutive parts; closure(pass, k) returns the logits of part k (rows in the
+// order of StepInput::labels). Pass 1 accumulates the full-batch gradient g
+// (each part weighted by its share of the batch) before e is built; pass 2
+// accumulates g2 into its own arena. NCSAM and CA-SAM keep every part's
+// pass-1 graph until their second upstream gradient has gone through.
+using MicroClosure = std::function<Tensor(Pass, int64_t micro_batch)>;
+
+struct StepInput {
+  Tensor labels;        // i64 [B] on the model's device: the labels trained on (observed / noisy)
+  Tensor indices;       // i64 [B]: dataset indices (tracker, CA-SAM mask); may be undefined for SGD/SAM/ASAM/NCSAM without a tracker
+  int64_t epoch = 0;    // 0-based epoch (warm-up decisions)
+  double progress = 0;  // t = epoch / total_epochs in [0, 1], fractional within the epoch (NCSAM s(t))
+  int64_t step = 0;     // global iteration, drives the learning-rate schedule
+  int64_t micro_batches = 1;  // > 1: gradient accumulation over that many parts (MicroClosure)
+  bool observe = true;  // compute cos(g, e), cos(g, g*), cos(g, g2) (three extra arena reductions); norms are always computed
+  std::string dump_path;  // non-empty: write this step's buffers to a safetensors file (docs/optimizers.md, "Step dumps")
+};
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct StepResult {
+  double loss = kNaN;            // mean CE (with label smoothing) at w, pass 1
+  double loss_perturbed = kNaN;  // mean CE at w + e, pass 2 (NaN when there is no second pass)
+  Tensor per_sample_loss;        // [B] at w, detached (label smoothing included)
+  Tensor logits;                 // pass-1 logits [B, C], detached
+  double lr = kNaN;              // base learning rate used
+  double grad_norm = kNaN;       // |g|, g = grad at w
+  double perturb_norm = kNaN;    // |e| (0 when there is no perturbation)
+  double aux_grad_norm = kNaN;   // |g*| (NCSAM) or |g_C| (CA-SAM, clean-subset gradient)
+  double descent_grad_norm = kNaN;  // |g2| = |grad at w + e|
+  double s_t = kNaN;             // NCSAM s(t)
+  double cos_g_e = kNaN;         // cos(g, e)                  (observe)
+  double cos_g_aux = kNaN;       // cos(g, g*) / cos(g, g_C)   (observe)
+  double cos_g_g2 = kNaN;        // cos(g, g2)                 (observe)
+  bool perturbed = false;        // a second pass ran (false for SGD and during warm-up)
+  bool fallback = false;         // CA-SAM: no likely-clean sample in the batch -> SAM ascent
+  int64_t num_clean = -1;        // CA-SAM: likely-clean samples in the batch
+  bool skipped = false;          // non-finite loss or gradient: momentum untouched, w untouched (pass 1) or restored by w -= e (pass 2)
+  std::string skip_reason;       // why, e.g. "non-finite loss nan at w (pass 1)" (the step number is the caller's)
+  int64_t consecutive_skips = 0;
+  int64_t total_skips = 0;
+  Tensor chosen;                 // NCSAM: positions in the batch of the m chosen samples, i64 [m]
+  Tensor temporary_labels;       // NCSAM: their temporary labels y_hat, i64 [m]
+  Tensor clean_mask;             // CA-SAM: 0/1 [B] likely-clean members of the batch
+};
+
+// Per-layer view of the last step: L2 norms of each segment of the arenas
+// (NaN where the method has no such buffer yet).
+struct SegmentStats {
+  std::string name;
+  double weight_norm = kNaN;      // |w| now
+  double grad_norm = kNaN;        // |g| at w
+  double perturb_norm = kNaN;     // |e|
+  double descent_grad_norm = kNaN;  // |g2| at w + e
+  double momentum_norm = kNaN;    // |m|
+};
+
+class Optimizer {
+ public:
+  Optimizer(const OptimConfig& config, FlatParams& flat, SampleTracker* tracker);
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // One training step on one batch; see the file comment. Throws basin::Error
+  // after config.max_consecutive_skips consecutive skipped steps, naming the step.
+  StepResult step(const Closure& closure, const StepInput& input);
+  // Same with gradient accumulation over input.micro_batches parts.
+  StepResult step(const MicroClosure& closure, const StepInput& input);
+
+  virtual const char* name() const = 0;
+  const OptimConfig& config() const { return config_; }
+  const Schedule& schedule() const { return schedule_; }
+  FlatParams& flat() { return flat_; }
+  SampleTracker* tracker() const { return tracker_; }
+  Generator& generator() { return generator_; }
+
+  // Arena-shaped buffers of the last step, for probes and per-layer statistics
+  // (flat().segment_norms(buffer)). Undefined until the method has used them.
+  const Tensor& momentum() const { return momentum_; }
+  const Tensor& grad_at_w() const { return g_; }             // g of the last step
+  const Tensor& perturbation() const { return e_; }          // e of the last step
+  const Tensor& grad_at_perturbed() const { return g2_; }    // g2 of the last step
+  const Tensor& aux_grad() const { return aux_; }            // g* (NCSAM) / g_C (CA-SAM)
+
+  // Per-segment norms of w, g, e, g2 and m (host reductions: call on logged steps only).
+  std::vector<SegmentStats> segment_statistics() const;
+
+  int64_t steps_taken() const { return steps_taken_; }  // applied (not skipped) steps
+  int64_t total_skips() const { return total_skips_; }
+
+  // Called at the start of each epoch's first step (and by hand if wanted);
+  // CA-SAM refits its clean split here. Default: nothing.
+  virtual void begin_epoch(int64_t epoch);
+
+  // Checkpoint: ordered (name, tensor) list: "optim.momentum" (arena),
+  // "optim.counters" i64 [4] (steps_taken, total_skips, consecutive_skips,
+  // last epoch seen), "optim.generator" i64 [2] (seed, offset), then the
+  // method's own ("casam.clean_mask") and the tracker's ("tracker.*").
+  virtual NamedTensors state_tensors() const;
+  // Restores everything state_tensors wrote; throws naming a missing or
+  // mis-shaped tensor. A resumed run on the CPU continues bit-identically.
+  virtual void load_state(const NamedTensors& tensors);
+
+ protected:
+  // What the subclass decides per step.
+  virtual bool second_pass(const StepInput& input) const = 0;  // SAM family after warm-up
+  virtual bool needs_pass1_graph(const StepInput&) const { return false; }  // a second upstream gradient follows
+  // Pass-1 outputs handed to perturb(): every part's logits with its graph
+  // (kept when needs_pass1_graph said so) and their detached concatenation.
+  struct Pass1 {
+    std::vector<Tensor> parts;     // [B_k, C] each, graphs attached
+    std::vector<int64_t> offsets;  // first row of each part in the batch
+    Tensor logits;                 // [B, C] detached
+  };
+  // Build e in e_ (given g in g_ and |g|), apply w += e. Fill the method's result fields.
+  virtual void perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
+                       StepResult& result) = 0;
+  // Extra dump entries of the method (e.g. g*, chosen indices).
+  virtual void add_dump_entries(NamedTensors&, const StepResult&) const {}
+
+  // Back-propagate sum_i weights_i * CE(logits_i, labels_i; smoothing) through the
+  // retained pass-1 graphs into `target` (an arena-shaped buffer, zeroed first).
+  // labels i64 [B], weights [B] in the logits' dtype. Releases the graphs.
+  void backprop_weighted_loss(const Pass1& pass1, const Tensor& labels, const Tensor& weights,
+                              double smoothing, Tensor& target);
+  Tensor& ensure(Tensor& buffer);  // allocate an arena-shaped buffer on first use
+
+  OptimConfig config_;
+  FlatParams& flat_;
+  SampleTracker* tracker_;
+  Schedule schedule_;
+  Generator generator_;
+  Tensor momentum_, g_, e_, g2_, aux_;
+
+ private:
+  StepResult skip(StepResult result, const StepInput& input, const std::string& reason);
+  void write_dump(const std::string& path, const StepInput& input, const StepResult& result,
+                  const Tensor& w_before) const;
+  int64_t steps_taken_ = 0;
+  int64_t total_skips_ = 0;
+  int64_t consecutive_skips_ = 0;
+  int64_t last_epoch_ = -1;
+};
+
+// cos(a, b) = <a, b> / (|a| |b|); NaN when either norm is 0.
+double cosine(const Tensor& a, const Tensor& b, double norm_a = -1, double norm_b = -1);
+
+}  // namespace basin::optim
