@@ -15,13 +15,20 @@ namespace basin::cpu {
 namespace {
 
 // Register tile (MR rows x NR columns of C held in vector registers) and cache
-// blocks. With 256-bit vectors the float tile is 24 accumulators plus 4 vectors of
-// B, which fits AVX-512's 32 registers; a 16-register ISA (AVX2 alone) spills some.
+// blocks. With AVX-512 the build compiles this file for 512-bit vectors
+// (CMakeLists.txt) and the float tile is 12 x 32 = 24 zmm accumulators; else a
+// 6 x 32 tile (24 ymm with AVX-512VL's 32 registers; AVX2 alone spills some).
+// On the 2-core Xeon of docs/benchmarks.md the 12 x 32 tile made a ResNet-20
+// training step ~11% faster than 6 x 32 at 256 bits.
 template <class T>
 struct Blocking;
 template <>
 struct Blocking<float> {
+#if defined(__AVX512F__)
+  static constexpr int MR = 12, NR = 32;
+#else
   static constexpr int MR = 6, NR = 32;
+#endif
   static constexpr int64_t MC = 144, KC = 256, NC = 3072;
 };
 template <>
