@@ -6,25 +6,15 @@
 // and a handful of channels still fill the GPU.
 #include "cuda/allocator.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/block_reduce.cuh"
 #include "cuda/cuda_common.h"
 
 namespace basin::cuda {
 namespace {
 
-constexpr int kChannelThreads = 256;
+constexpr int kChannelThreads = kBlockThreads;
 
-__device__ double channel_sum(double v) {
-  __shared__ double shared[kChannelThreads];
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double r = shared[0];
-  __syncthreads();
-  return r;
-}
+__device__ double channel_sum(double v) { return block_reduce<double>(v, SumOp{}); }
 
 struct BnShape { int64_t N, C, HW; };
 

@@ -4,35 +4,18 @@
 // bits run after run. Float sums accumulate in double, as the CPU reference does.
 #include "cuda/allocator.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/block_reduce.cuh"
 #include "cuda/cuda_common.h"
 
 namespace basin::cuda {
 namespace {
 
-constexpr int kReduceThreads = 256;
+constexpr int kReduceThreads = kBlockThreads;
 
 template <class T> struct AccOf { using type = T; };
 template <> struct AccOf<float> { using type = double; };
 template <> struct AccOf<int32_t> { using type = int64_t; };
 
-// Tree reduction of one value per thread; the result is valid in thread 0.
-template <class Acc, class Combine>
-__device__ Acc block_reduce(Acc v, Combine combine) {
-  __shared__ Acc shared[kReduceThreads];
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) shared[threadIdx.x] = combine(shared[threadIdx.x], shared[threadIdx.x + s]);
-    __syncthreads();
-  }
-  const Acc result = shared[0];
-  __syncthreads();  // shared[] may be reused by the caller's next reduction
-  return result;
-}
-
-struct SumOp {
-  template <class A> __device__ A operator()(A x, A y) const { return x + y; }
-};
 struct MaxOp {  // as the CPU reference: the larger wins, and a NaN wins (propagates)
   template <class A> __device__ A operator()(A x, A y) const {
     return (y > x || (y != y && x == x)) ? y : x;

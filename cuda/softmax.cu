@@ -2,38 +2,21 @@
 // and per-sample cross-entropy with label smoothing (forward and backward).
 // One block per row; row sums accumulate in double in a fixed tree order.
 #include "cuda/cuda_backend.h"
+#include "cuda/block_reduce.cuh"
 #include "cuda/cuda_common.h"
 
 namespace basin::cuda {
 namespace {
 
-constexpr int kRowThreads = 256;
+constexpr int kRowThreads = kBlockThreads;
 
-__device__ double block_sum(double v) {
-  __shared__ double shared[kRowThreads];
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double r = shared[0];
-  __syncthreads();
-  return r;
-}
+// Row maximum with fmaxf (which ignores a NaN operand).
+struct FmaxOp {
+  __device__ float operator()(float x, float y) const { return fmaxf(x, y); }
+};
 
-__device__ float block_max(float v) {
-  __shared__ float shared[kRowThreads];
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) shared[threadIdx.x] = fmaxf(shared[threadIdx.x], shared[threadIdx.x + s]);
-    __syncthreads();
-  }
-  const float r = shared[0];
-  __syncthreads();
-  return r;
-}
+__device__ double block_sum(double v) { return block_reduce<double>(v, SumOp{}); }
+__device__ float block_max(float v) { return block_reduce<float>(v, FmaxOp{}); }
 
 // max and log(sum(exp(x - max))) of one row, valid in every thread.
 __device__ void row_logsumexp(const float* x, int64_t cols, float* max_out, double* log_sum_out) {
