@@ -2,7 +2,9 @@
 // cross-entropy, plus the optimizer step when one is asked for) of a CIFAR
 // ResNet on random data. Prints a table and one JSON line (apps/bench.sh,
 // docs/benchmarks.md); --breakdown times the convolution and BatchNorm kernels
-// layer by layer, to say where a slow step spends its time.
+// layer by layer, to say where a slow step spends its time. On --device cuda the
+// clock is read only after the backend has drained its queue, and the peak
+// device memory of the timed steps is reported (apps/bench_gpu.sh).
 #include <omp.h>
 #include <sys/resource.h>
 
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -22,6 +25,10 @@
 #include "nn/batch_norm.h"
 #include "nn/layers.h"
 #include "nn/models.h"
+
+#if defined(BASIN_HAS_CUDA)
+#include "cuda/cuda_info.h"
+#endif
 
 #if __has_include("optim/factory.h")
 #include "optim/factory.h"
@@ -39,6 +46,77 @@ double peak_rss_mib() {
   struct rusage usage {};
   if (getrusage(RUSAGE_SELF, &usage) != 0) return -1.0;
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+// "Intel(R) Xeon(R) ..." from /proc/cpuinfo; "cpu" when it cannot be read.
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) break;
+    const size_t start = line.find_first_not_of(' ', colon + 1);
+    return start == std::string::npos ? "cpu" : line.substr(start);
+  }
+  return "cpu";
+}
+
+// Text as a JSON string literal (device names may hold quotes or backslashes).
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out + "\"";
+}
+
+// The --device / --tf32 / --deterministic combination, applied to the CUDA
+// backend's switches; throws basin::Error for what this build cannot do.
+void apply_device_switches(Device device, bool tf32, bool deterministic) {
+  BASIN_CHECK(device.is_cpu() || has_backend(device.type), "basin bench: --device ", device.str(),
+              " is not available in this build (configure with -DBASIN_CUDA=ON and build on a "
+              "machine with nvcc)");
+  BASIN_CHECK(!tf32 || device.is_cuda(), "basin bench: --tf32 applies to --device cuda only (",
+              device.str(), " always computes f32 in full precision)");
+#if defined(BASIN_HAS_CUDA)
+  if (device.is_cuda()) {
+    BASIN_CHECK(device.index < cuda::device_count(), "basin bench: --device ", device.str(),
+                ": no such GPU (", cuda::device_count(), " visible",
+                cuda::no_device_reason().empty() ? "" : "; " + cuda::no_device_reason(), ")");
+    cuda::set_tf32(tf32);
+    cuda::set_deterministic(deterministic);
+  }
+#else
+  // The CPU backend is deterministic whatever the flag says.
+  (void)deterministic;
+#endif
+}
+
+std::string device_name(Device device) {
+#if defined(BASIN_HAS_CUDA)
+  if (device.is_cuda()) return cuda::device_name(device.index);
+#endif
+  (void)device;
+  return cpu_model_name();
+}
+
+// Peak device memory handed out to tensors since reset_device_peak(), in MiB;
+// -1 on the CPU.
+void reset_device_peak(Device device) {
+#if defined(BASIN_HAS_CUDA)
+  if (device.is_cuda()) cuda::reset_peak();
+#endif
+  (void)device;
+}
+
+double device_peak_mib(Device device) {
+#if defined(BASIN_HAS_CUDA)
+  if (device.is_cuda()) return static_cast<double>(cuda::peak_allocated_bytes()) / (1024.0 * 1024.0);
+#endif
+  (void)device;
+  return -1.0;
 }
 
 struct Timing {
@@ -214,6 +292,8 @@ int bench_main(int argc, char** argv) {
   flags.add("steps", "10", "timed steps");
   flags.add("warmup", "2", "untimed steps first");
   flags.add("device", "cpu", "cpu or cuda[:i]");
+  flags.add_bool("tf32", "CUDA: TF32 tensor-core math for f32 GEMM and convolution (default: full f32)");
+  flags.add_bool("deterministic", "CUDA: deterministic cuDNN algorithms (the CPU always is)");
   flags.add("optimizer", "none", "none (forward+backward only), sgd, sam, asam or ncsam");
   flags.add("classes", "10", "number of classes");
   flags.add("size", "32", "input height and width");
@@ -234,6 +314,8 @@ int bench_main(int argc, char** argv) {
   BASIN_CHECK(std::find(optimizers.begin(), optimizers.end(), optimizer) != optimizers.end(),
               "basin bench: --optimizer must be none, sgd, sam, asam or ncsam, got '", optimizer, "'");
   omp_set_num_threads(static_cast<int>(threads));
+  const bool tf32 = flags.on("tf32"), deterministic = flags.on("deterministic");
+  apply_device_switches(device, tf32, deterministic);
 
   Generator gen(static_cast<uint64_t>(flags.i64("seed")));
   auto model = nn::make_model(model_name, classes, 3, 1.0, gen);
@@ -246,19 +328,29 @@ int bench_main(int argc, char** argv) {
 
   StepRunner runner(*model, x, y, optimizer, device);
   using Clock = std::chrono::steady_clock;
+  Backend& backend = backend_for(device);
   double loss = 0;
   for (int64_t i = 0; i < warmup; ++i) loss = runner.run(i);
+  // Every step starts and ends with an idle device, so a step's time is its
+  // own kernels' and not the tail of the one before.
+  backend.synchronize();
+  reset_device_peak(device);
   std::vector<double> ms;
   for (int64_t i = 0; i < steps; ++i) {
+    backend.synchronize();
     const auto t0 = Clock::now();
     loss = runner.run(warmup + i);
-    backend_for(device).synchronize();
+    backend.synchronize();
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
   const Timing t = summarize(ms);
   const double images_per_s = 1000.0 * static_cast<double>(batch) / t.mean_ms;
-  const double peak_mib = device.is_cpu() ? peak_rss_mib() : -1.0;
+  const double peak_rss = peak_rss_mib();
+  const double peak_device = device_peak_mib(device);
+  const double peak_mib = device.is_cpu() ? peak_rss : peak_device;
   const std::string what = optimizer == "none" ? "fwd+bwd" : "fwd+bwd+" + optimizer;
+  const std::string name = device_name(device);
+  const auto number_or_null = [](double v) { return v < 0 ? std::string("null") : std::to_string(v); };
 
   if (!flags.on("json")) {
     std::printf("%-10s %6s %7s %-14s %9s %9s %9s %10s %10s\n", "model", "batch", "threads", "step",
@@ -267,15 +359,20 @@ int bench_main(int argc, char** argv) {
                 static_cast<long long>(batch), static_cast<long long>(threads), what.c_str(),
                 t.mean_ms, t.median_ms, t.min_ms, images_per_s,
                 peak_mib < 0 ? "n/a" : std::to_string(static_cast<int64_t>(peak_mib)).c_str());
+    if (device.is_cuda())
+      std::printf("device %s (%s), tf32 %s, deterministic %s; peak MiB = device memory of the timed steps\n",
+                  device.str().c_str(), name.c_str(), tf32 ? "on" : "off", deterministic ? "on" : "off");
   }
   std::printf(
       "{\"engine\":\"basin\",\"model\":\"%s\",\"batch\":%lld,\"threads\":%lld,\"device\":\"%s\","
       "\"step\":\"%s\",\"steps\":%lld,\"warmup\":%lld,\"ms_per_step\":%.3f,\"median_ms\":%.3f,"
-      "\"min_ms\":%.3f,\"images_per_s\":%.2f,\"peak_rss_mib\":%s,\"loss\":%.6f}\n",
+      "\"min_ms\":%.3f,\"images_per_s\":%.2f,\"peak_rss_mib\":%s,\"loss\":%.6f,"
+      "\"device_name\":%s,\"peak_device_mib\":%s,\"tf32\":%s,\"deterministic\":%s}\n",
       model_name.c_str(), static_cast<long long>(batch), static_cast<long long>(threads),
       device.str().c_str(), what.c_str(), static_cast<long long>(steps),
       static_cast<long long>(warmup), t.mean_ms, t.median_ms, t.min_ms, images_per_s,
-      peak_mib < 0 ? "null" : std::to_string(peak_mib).c_str(), loss);
+      number_or_null(peak_rss).c_str(), loss, json_string(name).c_str(),
+      number_or_null(peak_device).c_str(), tf32 ? "true" : "false", deterministic ? "true" : "false");
 
   if (flags.on("breakdown")) print_kernel_breakdown(*model, batch, size, device, t.mean_ms);
   return 0;

@@ -83,6 +83,8 @@ void declare_train_flags(Flags& f) {
   f.section("execution");
   f.add("device", "cpu", "cpu | cuda | cuda:N");
   f.add("threads", "0", "OpenMP threads on the CPU (0: OMP_NUM_THREADS, else all cores)");
+  f.add_bool("deterministic", "bit-for-bit repeatable runs: on a GPU, deterministic cuDNN algorithms and "
+             "atomic-free reductions; the CPU is always deterministic (accepted, no effect)");
   f.section("output");
   f.add("out", "", "run directory (run.jsonl, checkpoint, summary.json); default runs/<date-time>");
   f.add("resume", "", "continue the run in this directory (or from this checkpoint file)");
@@ -166,6 +168,7 @@ TrainConfig train_config_from_flags(const Flags& f) {
   c.device = f.str("device");
   Device::parse(c.device);
   c.threads = static_cast<int>(f.i64("threads"));
+  c.deterministic = f.on("deterministic");
   BASIN_CHECK(c.threads >= 0, "flag --threads: must be >= 0, got ", c.threads);
   c.resume = f.str("resume");
   c.out_dir = f.str("out");

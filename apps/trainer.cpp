@@ -27,6 +27,10 @@
 #include "nn/state_dict.h"
 #include "optim/factory.h"
 
+#if defined(BASIN_HAS_CUDA)
+#include "cuda/cuda_info.h"
+#endif
+
 namespace basin::apps {
 namespace {
 
@@ -147,6 +151,11 @@ TrainSummary run_training(const TrainConfig& cfg) {
   const Device device = Device::parse(cfg.device);
   BASIN_CHECK(has_backend(device.type), "device '", cfg.device,
               "' is not available in this build (built without CUDA, or no GPU)");
+#if defined(BASIN_HAS_CUDA)
+  // Deterministic mode is a process-wide switch of the CUDA backend; the CPU
+  // backend is deterministic whatever it says.
+  if (device.is_cuda()) cuda::set_deterministic(cfg.deterministic);
+#endif
   Progress progress(cfg.quiet);
 
   // --- data and label noise ---

@@ -31,6 +31,7 @@ struct TrainConfig {
   // execution
   std::string device = "cpu";
   int threads = 0;                  // OpenMP threads; 0: OpenMP's default
+  bool deterministic = false;       // CUDA: deterministic cuDNN algorithms (the CPU always is)
   // output
   std::string out_dir = "runs/default";
   std::string resume;               // a run directory or checkpoint file; "" = fresh run

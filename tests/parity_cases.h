@@ -14,6 +14,8 @@
 #include "core/ops.h"
 #include "core/rng.h"
 #include "core/tensor.h"
+#include "nn/models.h"
+#include "optim/factory.h"
 
 namespace basin::parity {
 
@@ -54,6 +56,33 @@ inline void backward_weighted(const Tensor& out, uint64_t seed) {
 
 inline Tensor labels(const std::vector<int64_t>& values, Device device) {
   return from_vector<int64_t>(values, {static_cast<int64_t>(values.size())}).to(device);
+}
+
+// One optimizer step of a small ResNet-18 (width 0.25, seed 5) on a fixed batch
+// of 8 CIFAR-shaped images: the whole engine (convolutions, BatchNorm, residual
+// adds, pooling, loss, arena, optimizer kernels) in one case. Returns the loss
+// at w and the parameter arena after the step.
+inline std::vector<Tensor> resnet18_one_step(Device d, const std::string& method) {
+  auto model = nn::make_model("resnet18", 10, 3, 0.25, uint64_t{5});
+  model->to(d);
+  model->train();
+  const Tensor x = input({8, 3, 32, 32}, 200, d);
+  const Tensor y = labels({3, 7, 0, 9, 1, 1, 4, 6}, d);
+  optim::FlatParams flat = optim::bind(*model, d);
+  optim::OptimConfig config;
+  config.method = method;
+  config.lr = 0.05;
+  config.momentum = 0.9;
+  config.weight_decay = 5e-4;
+  config.schedule = "constant";
+  config.epochs = 1;
+  config.steps_per_epoch = 1;
+  auto opt = optim::make_optimizer(config, flat);
+  optim::StepInput in;
+  in.labels = y;
+  in.observe = false;
+  const optim::StepResult r = opt->step([&](optim::Pass) { return model->forward(x); }, in);
+  return std::vector<Tensor>{from_vector<double>({r.loss}, {1}), flat.params().clone()};
 }
 
 // --- the table ---
@@ -387,6 +416,8 @@ inline std::vector<ParityCase> parity_cases() {
         }
     return outs;
   }});
+  cases.push_back({"resnet18 one SGD step", G, [](Device d) { return resnet18_one_step(d, "sgd"); }});
+  cases.push_back({"resnet18 one SAM step", G, [](Device d) { return resnet18_one_step(d, "sam"); }});
   return cases;
 }
 

@@ -1,14 +1,20 @@
-"""The PyTorch side of `make bench`: the same training step as `basin bench`
-(forward + backward of the mean cross-entropy of a CIFAR ResNet on random
-data, optionally + SGD or SAM) with torch.set_num_threads(threads).
+"""The PyTorch side of `make bench` and apps/bench_gpu.sh: the same training step
+as `basin bench` (forward + backward of the mean cross-entropy of a CIFAR ResNet
+on random data, optionally + SGD, SAM or NCSAM) on the CPU with
+torch.set_num_threads(threads), or on a GPU.
 
 usage: /usr/bin/python3 bench_torch.py --model resnet20 --batch 128 --threads 2
-       [--steps 10] [--warmup 2] [--optimizer none|sgd|sam] [--json] [--breakdown]
+       [--steps 10] [--warmup 2] [--optimizer none|sgd|sam|ncsam]
+       [--device cpu|cuda[:i]] [--tf32] [--json] [--breakdown]
 
 Prints a table and one JSON line with the same fields as basin's. The model is
 check_resnet.py's (the architecture the reference check holds basin to).
 --breakdown times each convolution (forward, backward-input, backward-weight)
-and BatchNorm (train forward, backward) alone through aten, like basin's.
+and BatchNorm (train forward, backward) alone through aten, like basin's (CPU).
+On a GPU every step starts and ends with torch.cuda.synchronize(), TF32 is off
+unless --tf32 (matmul and cuDNN alike), and the peak device memory of the timed
+steps is torch.cuda.max_memory_allocated(). NCSAM is written here from
+ALGORITHMS.md for timing: its sampling uses torch's RNG, not basin's stream.
 """
 import argparse
 import json
@@ -94,6 +100,62 @@ def breakdown(model, batch, size, step_ms):
     print(json.dumps({"engine": "torch", "breakdown_ms": {k: round(v, 2) for k, v in totals.items()}}))
 
 
+def sharpness_aware_step(model, params, bns, x, y, opt, args):
+    """One SAM or NCSAM step (ALGORITHMS.md) with no host round trip before loss.item():
+    pass 1 at w, e from g (and g*), pass 2 at w+e with BatchNorm running stats frozen,
+    w -= e, SGD with the gradient at w+e."""
+    rho = 0.05
+    for p in params:
+        p.grad = None
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    ncsam = args.optimizer == "ncsam"
+    loss.backward(retain_graph=ncsam)
+    g = [p.grad.detach().clone() for p in params]
+    with torch.no_grad():
+        g_norm = torch.norm(torch.stack([gi.norm() for gi in g]))
+        e = [rho * gi / (g_norm + 1e-12) for gi in g]
+    if ncsam:
+        kappa, r_flip, t = 0.1, 0.2, 0.5
+        with torch.no_grad():
+            z = logits.detach()
+            top2 = torch.topk(z, 2, dim=1).values
+            q = 1.0 / (1.0 + (top2[:, 0] - top2[:, 1]))  # low margin: likely to be drawn
+            p_draw = q / q.sum()
+            u = torch.rand(z.shape[0], device=z.device).clamp_(min=1e-20, max=1.0 - 1e-7)
+            keys = torch.log(p_draw) - torch.log(-torch.log(u))  # Gumbel-top-k
+            m = max(1, int(r_flip * z.shape[0]))
+            chosen = torch.topk(keys, m).indices
+            masked = z.scatter(1, y.unsqueeze(1), float("-inf"))
+            temp_labels = masked.argmax(dim=1)  # best class other than the observed label
+        # g*: a second upstream gradient through the retained pass-1 graph.
+        subset_loss = F.cross_entropy(logits[chosen], temp_labels[chosen])
+        g_star = torch.autograd.grad(subset_loss, params)
+        r_t = 2 * (3 - 2 * t) * t * t
+        s_t = kappa * min(r_t, 1.0)
+        with torch.no_grad():
+            e = [ei + s_t * gs for ei, gs in zip(e, g_star)]
+            e_norm = torch.norm(torch.stack([ei.norm() for ei in e]))
+            scale = torch.clamp(rho / (e_norm + 1e-12), max=1.0)  # projection onto the rho-ball
+            e = [ei * scale for ei in e]
+    with torch.no_grad():
+        for p, ei in zip(params, e):
+            p.add_(ei)
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.momentum = 0.0  # running stats frozen in pass 2
+    for p in params:
+        p.grad = None
+    F.cross_entropy(model(x), y).backward()
+    for bn, mom in zip(bns, momenta):
+        bn.momentum = mom
+    with torch.no_grad():
+        for p, ei in zip(params, e):
+            p.sub_(ei)
+    opt.step()
+    return loss
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="resnet20")
@@ -104,38 +166,48 @@ def main():
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--optimizer", default="none", choices=["none", "sgd", "sam"])
+    ap.add_argument("--optimizer", default="none", choices=["none", "sgd", "sam", "ncsam"])
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    ap.add_argument("--tf32", action="store_true",
+                    help="GPU: TF32 tensor-core math for matmul and cuDNN (default: full f32)")
     ap.add_argument("--json", action="store_true", help="print only the JSON line")
     ap.add_argument("--breakdown", action="store_true")
     args = ap.parse_args()
+    device = torch.device(args.device)
+    if device.type not in ("cpu", "cuda"):
+        sys.exit(f"bench_torch.py: --device must be cpu or cuda[:i], got {args.device!r}")
+    cuda = device.type == "cuda"
+    if cuda and not torch.cuda.is_available():
+        sys.exit(f"bench_torch.py: --device {args.device}: torch {torch.__version__} sees no GPU")
+    if args.tf32 and not cuda:
+        sys.exit("bench_torch.py: --tf32 applies to --device cuda only")
+    if args.breakdown and cuda:
+        sys.exit("bench_torch.py: --breakdown times CPU kernels only")
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    torch.backends.cudnn.allow_tf32 = args.tf32
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    model = check_resnet.build(args.model, args.classes)
+    model = check_resnet.build(args.model, args.classes).to(device)
     model.train()
-    x = torch.randn(args.batch, 3, args.size, args.size)
-    y = torch.randint(0, args.classes, (args.batch,))
+    x = torch.randn(args.batch, 3, args.size, args.size).to(device)
+    y = torch.randint(0, args.classes, (args.batch,)).to(device)
     params = list(model.parameters())
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     opt = (torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)
            if args.optimizer != "none" else None)
 
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(device)
+
     def step():
+        if args.optimizer in ("sam", "ncsam"):
+            return sharpness_aware_step(model, params, bns, x, y, opt, args).item()
         for p in params:
             p.grad = None
         loss = F.cross_entropy(model(x), y)
         loss.backward()
-        if args.optimizer == "sam":  # w + rho g/|g|, second pass, restore, SGD step
-            with torch.no_grad():
-                norm = torch.norm(torch.stack([p.grad.norm() for p in params]))
-                e = [0.05 * p.grad / (norm + 1e-12) for p in params]
-                for p, ei in zip(params, e):
-                    p.add_(ei)
-            for p in params:
-                p.grad = None
-            F.cross_entropy(model(x), y).backward()
-            with torch.no_grad():
-                for p, ei in zip(params, e):
-                    p.sub_(ei)
         if opt is not None:
             opt.step()
         return loss.item()
@@ -143,26 +215,50 @@ def main():
     loss = 0.0
     for _ in range(args.warmup):
         loss = step()
+    sync()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     ms = []
     for _ in range(args.steps):
+        sync()
         t0 = time.perf_counter()
         loss = step()
+        sync()
         ms.append(1000 * (time.perf_counter() - t0))
     mean = sum(ms) / len(ms)
     srt = sorted(ms)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak_device = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
+    if cuda:
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = "cpu"
+        try:
+            with open("/proc/cpuinfo") as f:
+                device_name = next((ln.split(":", 1)[1].strip() for ln in f
+                                    if ln.startswith("model name")), "cpu")
+        except OSError:
+            pass
     what = "fwd+bwd" if args.optimizer == "none" else "fwd+bwd+" + args.optimizer
     if not args.json:
         print(f"{'model':<10} {'batch':>6} {'threads':>7} {'step':<14} {'ms/step':>9} {'median':>9} "
               f"{'min':>9} {'images/s':>10} {'peak MiB':>10}")
+        shown_peak = peak_device if cuda else peak
         print(f"{args.model:<10} {args.batch:6d} {args.threads:7d} {what:<14} {mean:9.1f} "
-              f"{srt[len(srt) // 2]:9.1f} {srt[0]:9.1f} {1000 * args.batch / mean:10.1f} {int(peak):10d}")
+              f"{srt[len(srt) // 2]:9.1f} {srt[0]:9.1f} {1000 * args.batch / mean:10.1f} {int(shown_peak):10d}")
+        if cuda:
+            print(f"device {device} ({device_name}), tf32 {'on' if args.tf32 else 'off'}; "
+                  "peak MiB = device memory of the timed steps")
     print(json.dumps({"engine": "torch", "torch": torch.__version__, "model": args.model,
-                      "batch": args.batch, "threads": args.threads, "device": "cpu", "step": what,
+                      "batch": args.batch, "threads": args.threads,
+                      "device": f"cuda:{device.index or 0}" if cuda else "cpu", "step": what,
                       "steps": args.steps, "warmup": args.warmup, "ms_per_step": round(mean, 3),
                       "median_ms": round(srt[len(srt) // 2], 3), "min_ms": round(srt[0], 3),
                       "images_per_s": round(1000 * args.batch / mean, 2),
-                      "peak_rss_mib": round(peak, 1), "loss": round(loss, 6)}))
+                      "peak_rss_mib": round(peak, 1), "loss": round(loss, 6),
+                      "device_name": device_name,
+                      "peak_device_mib": round(peak_device, 1) if cuda else None,
+                      "tf32": args.tf32, "deterministic": False}))
     if args.breakdown:
         breakdown(model, args.batch, args.size, mean)
 
