@@ -8,12 +8,13 @@
 BUILD  ?= build
 JOBS   ?= $(shell nproc)
 CMAKE_FLAGS ?=
-# CUDA_ARCHS=87 compiles the CUDA backend for one architecture (CI does this).
+# CUDA_ARCHS=87 compiles the CUDA backend for one architecture; CUDA_ARCHS=fat
+# for every architecture; the default is the local GPU, or PTX without one.
 ifdef CUDA_ARCHS
 CMAKE_FLAGS += -DBASIN_CUDA_ARCHS=$(CUDA_ARCHS)
 endif
 
-.PHONY: all build configure deps demo test bench check-reference clean
+.PHONY: all build build-basin configure deps demo test bench check-reference clean
 
 all: build
 
@@ -25,16 +26,20 @@ configure:
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# Only the `basin` binary (what the demo and the benchmarks run).
+build-basin: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target basin
+
 deps:
 	@bash cmake/deps.sh
 
-demo: deps build
+demo: deps build-basin
 	@bash apps/demo.sh $(BUILD)
 
 test: deps build
 	@cd $(BUILD) && ctest --output-on-failure
 
-bench: deps build
+bench: deps build-basin
 	@bash apps/bench.sh $(BUILD)
 
 check-reference: build

@@ -17,7 +17,7 @@ build=$(cd "$build" && pwd)
 basin="$build/basin"
 test_cuda="$build/test_cuda"
 for f in "$basin" "$test_cuda"; do
-  [[ -x "$f" ]] || { echo "bench_gpu.sh: $f not found (cmake -S . -B $build -DBASIN_CUDA=ON && cmake --build $build --target basin_cli test_cuda)" >&2; exit 1; }
+  [[ -x "$f" ]] || { echo "bench_gpu.sh: $f not found (cmake -S . -B $build -DBASIN_CUDA=ON && cmake --build $build --target basin test_cuda)" >&2; exit 1; }
 done
 command -v nvidia-smi >/dev/null || { echo "bench_gpu.sh: nvidia-smi not found: no GPU driver here" >&2; exit 1; }
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)

@@ -25,24 +25,36 @@ if(NOT BASIN_WITH_CUDA)
   return()
 endif()
 
-# Architectures: explicit list > the local GPU (native) > a portable list.
-if(BASIN_CUDA_ARCHS)
+# Architectures. An explicit list wins; "fat" is every real architecture the
+# toolkit supports that basin targets plus PTX for the newest; empty means the
+# local GPU (native) when there is one, otherwise PTX for the lowest
+# architecture: one quick compile that the driver turns into machine code for
+# any GPU of sm_75 or newer the first time the library loads.
+set(_basin_fat_archs "75;80;86;87;89;90;90-virtual")
+set(_basin_arch_hint "-DBASIN_CUDA_ARCHS=<list>|native|fat (or make CUDA_ARCHS=...)")
+if(BASIN_CUDA_ARCHS STREQUAL "fat")
+  set(CMAKE_CUDA_ARCHITECTURES ${_basin_fat_archs})
+  set(_basin_arch_why "fat binary: machine code for each listed architecture, PTX for newer ones")
+elseif(BASIN_CUDA_ARCHS)
   set(CMAKE_CUDA_ARCHITECTURES ${BASIN_CUDA_ARCHS})
+  set(_basin_arch_why "as requested")
 else()
   execute_process(COMMAND nvidia-smi --query-gpu=compute_cap --format=csv,noheader
                   OUTPUT_VARIABLE _caps RESULT_VARIABLE _smi ERROR_QUIET)
   if(_smi EQUAL 0 AND _caps)
     set(CMAKE_CUDA_ARCHITECTURES native)
+    set(_basin_arch_why "the local GPU")
   else()
-    # CUDA 13 starts at Turing (75); 87 is Jetson Orin.
-    set(CMAKE_CUDA_ARCHITECTURES "75;80;86;87;89;90")
+    # CUDA 13 starts at Turing (75).
+    set(CMAKE_CUDA_ARCHITECTURES 75-virtual)
+    set(_basin_arch_why "no GPU found: PTX for sm_75, compiled by the driver for the GPU it runs on")
   endif()
 endif()
 enable_language(CUDA)
 set(CMAKE_CUDA_STANDARD 17)
 set(CMAKE_CUDA_STANDARD_REQUIRED ON)
 find_package(CUDAToolkit REQUIRED)
-message(STATUS "basin: CUDA backend ON, architectures ${CMAKE_CUDA_ARCHITECTURES}")
+message(STATUS "basin: CUDA backend ON, architectures ${CMAKE_CUDA_ARCHITECTURES} (${_basin_arch_why}); change with ${_basin_arch_hint}")
 
 if(NOT BASIN_CUDNN STREQUAL "OFF")
   find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/include /usr/include/x86_64-linux-gnu /usr/include/aarch64-linux-gnu)
@@ -63,6 +75,8 @@ add_library(basin_cuda OBJECT ${BASIN_CUDA_SOURCES})
 target_include_directories(basin_cuda PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(basin_cuda PUBLIC basin_core CUDA::cudart CUDA::cublas)
 target_compile_definitions(basin_cuda PUBLIC BASIN_HAS_CUDA=1)
+string(REPLACE ";" "," _basin_archs_text "${CMAKE_CUDA_ARCHITECTURES}")
+target_compile_definitions(basin_cuda PRIVATE BASIN_CUDA_ARCHS_CONFIGURED="${_basin_archs_text}")
 # The host side of .cu files is held to the same warning bar as the C++ sources.
 target_compile_options(basin_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>)
 if(BASIN_WITH_CUDNN)

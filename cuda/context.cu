@@ -9,8 +9,9 @@
 #include "cuda/cuda_common.h"
 #include "cuda/cuda_info.h"
 
-#define BASIN_STR2(x) #x
-#define BASIN_STR(x) BASIN_STR2(x)
+// Variadic: __CUDA_ARCH_LIST__ holds commas when several architectures are built.
+#define BASIN_STR2(...) #__VA_ARGS__
+#define BASIN_STR(...) BASIN_STR2(__VA_ARGS__)
 
 namespace basin::cuda {
 namespace {
@@ -73,6 +74,9 @@ std::string built_architectures() {
     out << (first ? "" : ", ") << "sm_" << arch / 10;
     first = false;
   }
+#if defined(BASIN_CUDA_ARCHS_CONFIGURED)
+  out << " (configured: " << BASIN_CUDA_ARCHS_CONFIGURED << ")";
+#endif
   return out.str();
 #else
   return "unknown";
