@@ -13,7 +13,7 @@
 namespace basin::apps {
 namespace {
 
-// The canonical CIFAR files are loaded strictly (record and class counts, EXPECTATIONS 17);
+// The canonical CIFAR files are loaded strictly (record and class counts, docs/algorithms.md "Datasets");
 // other sizes (e.g. Fashion-MNIST written by `basin convert`) are read as whole records.
 bool canonical_cifar10(const std::string& dir, const std::string& split) {
   namespace fs = std::filesystem;

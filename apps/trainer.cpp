@@ -276,7 +276,7 @@ TrainSummary run_training(const TrainConfig& cfg) {
     while (iterator.next(batch)) {
       const auto t_step = Clock::now();
       const int64_t step_in_epoch = batch.step;
-      // One augmented batch serves both SAM passes (EXPECTATIONS 2).
+      // One augmented batch serves both SAM passes (docs/algorithms.md "The training step").
       const Tensor x = cfg.augment ? data::augment(batch.images, train_spec, augment_gen)
                                    : data::normalize(batch.images, train_spec);
       const optim::Closure closure = [&](optim::Pass) { return model->forward(x); };

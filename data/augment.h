@@ -18,7 +18,7 @@ Tensor normalize(const Tensor& u8_batch, const AugmentSpec& spec);
 // AugmentSpec carrying the dataset's mean/std, no pad, no flip.
 AugmentSpec eval_augment_spec(const Dataset& dataset);
 // The standard training augmentation for a dataset:
-//  cifar10, cifar100: zero pad 4 + random 32x32 crop, flip p = 0.5 (ALGORITHMS.md);
+//  cifar10, cifar100: zero pad 4 + random 32x32 crop, flip p = 0.5 (docs/algorithms.md);
 //  fashion-mnist: zero pad 2 + random 28x28 crop, no flip — the shoes in
 //    Fashion-MNIST all point the same way, so a flipped sandal is an image the
 //    test set never shows; 2 px is the same fraction of the side as 4 of 32;

@@ -1,4 +1,4 @@
-// CIFAR binary parsing with the checks of EXPECTATIONS item 17: size a whole
+// CIFAR binary parsing with the checks of docs/algorithms.md "Datasets": size a whole
 // number of records, labels in range, record and per-class counts as the format
 // fixes them; each failure names the file and the byte offset of the problem.
 #include "data/cifar.h"

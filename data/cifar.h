@@ -1,5 +1,5 @@
 // CIFAR-10 / CIFAR-100 binary readers and the CIFAR-10 writer (apps/convert).
-// Layout (ALGORITHMS.md "Standard CIFAR pipeline"): records of label byte(s)
+// Layout (docs/algorithms.md "Datasets"): records of label byte(s)
 // followed by 3072 pixel bytes, 1024 R, 1024 G, 1024 B, each row-major 32x32.
 #pragma once
 #include <string>

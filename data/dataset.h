@@ -37,8 +37,8 @@ struct Normalization {
 };
 
 // The published constants for "cifar10", "cifar100", "fashion-mnist" (real
-// per-channel std, not the per-image average: EXPECTATIONS item 12). Throws for
-// other names.
+// per-channel std, not the per-image average; docs/algorithms.md "Datasets,
+// normalisation and augmentation"). Throws for other names.
 Normalization standard_normalization(const std::string& dataset_name);
 bool has_standard_normalization(const std::string& dataset_name);
 // Per-channel mean and (population) std of the pixels in [0, 1] units.

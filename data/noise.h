@@ -1,4 +1,4 @@
-// Label-noise injection (ALGORITHMS.md "Label-noise protocols"): a pure
+// Label-noise injection (docs/algorithms.md "Label-noise protocols"): a pure
 // function of (clean labels, spec, seed) that returns noisy labels beside the
 // clean ones, with the realised rate and the clean->noisy transition counts.
 #pragma once

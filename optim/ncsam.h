@@ -2,7 +2,7 @@
 // gradient g* of simulated label noise on a few low-margin samples of the batch:
 //   e = rho * g / (|g| + 1e-12) + sign * s(t) * g*,  projected onto |e| <= rho.
 // g* back-propagates a second upstream gradient through the retained pass-1
-// graph (no extra forward). See docs/optimizers.md and ALGORITHMS.md.
+// graph (no extra forward). See docs/algorithms.md "NCSAM" and docs/optimizers.md.
 #pragma once
 #include "optim/optimizer.h"
 

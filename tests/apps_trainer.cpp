@@ -199,7 +199,8 @@ TEST_CASE("apps: checkpoints are complete files; a corrupt or mismatched one is 
   CHECK(ck.meta("epoch") == "1");
   CHECK(ck.meta("step") == "4");
   CHECK(ck.meta("model") == "resnet20");
-  // EXPECTATIONS 12: the normalisation constants are stored, and they are the dataset's.
+  // The normalisation constants are stored, and they are the dataset's (docs/algorithms.md,
+  // "Datasets, normalisation and augmentation").
   const data::Normalization fm = data::standard_normalization("fashion-mnist");
   const std::vector<double> mean = split_doubles(ck.meta("normalization.mean"), "mean");
   const std::vector<double> stdev = split_doubles(ck.meta("normalization.std"), "std");

@@ -79,7 +79,8 @@ TEST_CASE("data: CIFAR-10 binary round trip of known pixels and labels") {
     check_same_pixels(train, first, r, 1);
     first += static_cast<int64_t>(r.labels.size());
   }
-  // The real per-channel std (EXPECTATIONS 12), not the per-image average.
+  // The real per-channel std (docs/algorithms.md "Datasets, normalisation and augmentation"),
+  // not the per-image average.
   REQUIRE(train.std.size() == 3);
   CHECK(train.std[0] == doctest::Approx(0.2470));
   CHECK(train.std[2] == doctest::Approx(0.2616));

@@ -1,4 +1,4 @@
-// Label-noise protocols checked against what ALGORITHMS.md promises: realised
+// Label-noise protocols checked against docs/algorithms.md "Label-noise protocols": realised
 // rates, which class pairs may change, determinism per seed, the file format
 // and the spec parser's errors.
 #include <doctest/doctest.h>

@@ -1,5 +1,5 @@
 // Every optimizer against a hand-written double-precision re-implementation of
-// ALGORITHMS.md: gradients come from a separate autograd run on an unbound copy
+// docs/algorithms.md: gradients come from a separate autograd run on an unbound copy
 // of the model; e, g*, g2, momentum and w are computed here with plain vectors
 // and compared element by element after each of three steps.
 #include <doctest/doctest.h>
@@ -65,7 +65,7 @@ struct RefStep {
   double unprojected_norm = 0;
 };
 
-// The reference: ALGORITHMS.md written out with std::vector<double>.
+// The reference: docs/algorithms.md written out with std::vector<double>.
 class Reference {
  public:
   Reference(const OptimConfig& cfg, const Data& data, const std::vector<uint8_t>& clean,

@@ -14,7 +14,7 @@ and BatchNorm (train forward, backward) alone through aten, like basin's (CPU).
 On a GPU every step starts and ends with torch.cuda.synchronize(), TF32 is off
 unless --tf32 (matmul and cuDNN alike), and the peak device memory of the timed
 steps is torch.cuda.max_memory_allocated(). NCSAM is written here from
-ALGORITHMS.md for timing: its sampling uses torch's RNG, not basin's stream.
+docs/algorithms.md ("NCSAM") for timing: its sampling uses torch's RNG, not basin's stream.
 """
 import argparse
 import json
@@ -101,7 +101,7 @@ def breakdown(model, batch, size, step_ms):
 
 
 def sharpness_aware_step(model, params, bns, x, y, opt, args):
-    """One SAM or NCSAM step (ALGORITHMS.md) with no host round trip before loss.item():
+    """One SAM or NCSAM step (docs/algorithms.md) with no host round trip before loss.item():
     pass 1 at w, e from g (and g*), pass 2 at w+e with BatchNorm running stats frozen,
     w -= e, SGD with the gradient at w+e."""
     rho = 0.05
