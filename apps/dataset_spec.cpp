@@ -49,11 +49,6 @@ const char* dataset_spec_forms() {
 
 namespace {
 
-std::string join_values(const std::vector<double>& v) {
-  std::string out;
-  for (double x : v) out += (out.empty() ? "" : ",") + cat(x);
-  return out;
-}
 
 std::vector<double> parse_constants(const std::string& text, const std::string& flag, bool positive) {
   const std::vector<double> v = split_doubles(text, "flag " + flag);
@@ -143,6 +138,12 @@ DatasetOptions dataset_options_from_flags(const Flags& f, DatasetOptions o) {
   return o;
 }
 
+std::string format_constants(const std::vector<double>& values) {
+  std::string out;
+  for (double x : values) out += (out.empty() ? "" : ", ") + cat(x);
+  return out;
+}
+
 std::vector<double> per_channel(const std::vector<double>& values, int64_t channels, const std::string& flag) {
   if (values.size() == 1) return std::vector<double>(static_cast<size_t>(channels), values[0]);
   BASIN_CHECK(values.size() == static_cast<size_t>(channels), "flag ", flag, ": ", values.size(),
@@ -170,7 +171,8 @@ data::Dataset load_dataset(const std::string& spec, const std::string& split, in
   data::Dataset ds;
   if (kind == "fmnist" || kind == "fashion-mnist") {
     ds = data::load_fashion_mnist(split, limit, dir.empty() ? data::kFashionMnistDir : dir);
-    ds.provenance = "Fashion-MNIST from " + ds.source + ": its class names, mean/std and asym mapping";
+    ds.provenance = cat("Fashion-MNIST from ", ds.source, ": its class names, asym mapping and published mean [",
+                        format_constants(ds.mean), "], std [", format_constants(ds.std), "]");
   } else {
     BASIN_CHECK(!dir.empty(), "dataset '", spec, "': expected one of ", dataset_spec_forms());
     if (kind == "cifar10") {
@@ -200,12 +202,12 @@ data::Dataset load_dataset(const std::string& spec, const std::string& split, in
     ds.mean = norm.mean;
     ds.std = norm.std;
     ds.provenance += cat("; normalisation computed from the ", ds.size(), " loaded images: mean [",
-                         join_values(ds.mean), "], std [", join_values(ds.std), "]");
+                         format_constants(ds.mean), "], std [", format_constants(ds.std), "]");
   }
   if (!options.mean.empty()) ds.mean = per_channel(options.mean, ds.channels(), "--mean");
   if (!options.std.empty()) ds.std = per_channel(options.std, ds.channels(), "--std");
   if (!options.mean.empty() || !options.std.empty())
-    ds.provenance += cat("; normalised with mean [", join_values(ds.mean), "], std [", join_values(ds.std), "] (",
+    ds.provenance += cat("; normalised with mean [", format_constants(ds.mean), "], std [", format_constants(ds.std), "] (",
                          !options.mean.empty() && !options.std.empty() ? "--mean and --std"
                          : !options.mean.empty()                       ? "--mean"
                                                                        : "--std",

@@ -47,6 +47,9 @@ data::Dataset load_dataset(const std::string& spec, const std::string& split, in
 data::Dataset load_dataset(const std::string& spec, const std::string& split, int64_t limit = 0,
                            const std::string& options = "auto");
 
+// "0.5, 0.25, 0.125": constants at 6 significant digits, for log lines.
+std::string format_constants(const std::vector<double>& values);
+
 // The constants `override` asks for, for a `channels`-channel dataset: one
 // value per channel, or one value for every channel. Throws naming `flag`.
 std::vector<double> per_channel(const std::vector<double>& values, int64_t channels, const std::string& flag);

@@ -62,8 +62,8 @@ int eval_main(int argc, char** argv) {
   if (!options.mean.empty()) mean = ds.mean;
   if (!options.std.empty()) stdev = ds.std;
   if (!ds.provenance.empty()) std::fprintf(stderr, "%s\n", ds.provenance.c_str());
-  std::fprintf(stderr, "normalised with mean [%s], std [%s] (%s)\n", join_doubles(mean).c_str(),
-               join_doubles(stdev).c_str(),
+  std::fprintf(stderr, "normalised with mean [%s], std [%s] (%s)\n", format_constants(mean).c_str(),
+               format_constants(stdev).c_str(),
                options.mean.empty() && options.std.empty() ? "the checkpoint's constants" : "--mean/--std given");
   BASIN_CHECK(ds.num_classes == classes && ds.channels() == channels, "dataset '", dataset_spec, "' has ",
               ds.num_classes, " classes and ", ds.channels(), " channels; the checkpoint's model expects ",
