@@ -56,6 +56,10 @@ int eval_main(int argc, char** argv) {
   if (ck.has_meta("train.normalization")) run_options = parse_dataset_options(ck.meta("train.normalization"));
   run_options.mean.clear();
   run_options.std.clear();
+  if (dataset_spec.rfind("folder:", 0) != 0) {  // the run's folder conversions mean nothing elsewhere
+    run_options.resize_width = run_options.resize_height = 0;
+    run_options.channels = 0;
+  }
   const DatasetOptions options = dataset_options_from_flags(f, run_options);
 
   const data::Dataset ds = load_dataset(dataset_spec, f.str("split"), limit, options);
