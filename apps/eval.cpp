@@ -29,6 +29,7 @@ int eval_main(int argc, char** argv) {
   f.add("device", "cpu", "cpu | cuda | cuda:N");
   f.add("threads", "0", "OpenMP threads on the CPU (0: OMP_NUM_THREADS, else all cores)");
   f.add("dump-logits", "", "write the logits [N, classes] as float32 .npy to this file");
+  declare_dataset_flags(f);  // --mean/--std default here to the checkpoint's constants, --resize/--channels to the run's
   if (!f.parse(argc, argv)) return 0;
   BASIN_CHECK(!f.str("checkpoint").empty(), "flag --checkpoint is required (see basin eval --help)");
   const int64_t limit = f.i64("limit");
@@ -46,11 +47,28 @@ int eval_main(int argc, char** argv) {
   const double width = ck.meta_f64("width");
   const int64_t classes = ck.meta_i64("num_classes");
   const int64_t channels = ck.meta_i64("in_channels");
-  const std::vector<double> mean = split_doubles(ck.meta("normalization.mean"), "checkpoint normalization.mean");
-  const std::vector<double> stdev = split_doubles(ck.meta("normalization.std"), "checkpoint normalization.std");
+  std::vector<double> mean = split_doubles(ck.meta("normalization.mean"), "checkpoint normalization.mean");
+  std::vector<double> stdev = split_doubles(ck.meta("normalization.std"), "checkpoint normalization.std");
   const std::string dataset_spec = f.str("dataset").empty() ? ck.meta("train.dataset") : f.str("dataset");
+  // The run's folder conversions (resize, channels) unless flags say otherwise;
+  // its constants are the checkpoint's, which --mean/--std replace.
+  DatasetOptions run_options;
+  if (ck.has_meta("train.normalization")) run_options = parse_dataset_options(ck.meta("train.normalization"));
+  run_options.mean.clear();
+  run_options.std.clear();
+  if (dataset_spec.rfind("folder:", 0) != 0) {  // the run's folder conversions mean nothing elsewhere
+    run_options.resize_width = run_options.resize_height = 0;
+    run_options.channels = 0;
+  }
+  const DatasetOptions options = dataset_options_from_flags(f, run_options);
 
-  const data::Dataset ds = load_dataset(dataset_spec, f.str("split"), limit);
+  const data::Dataset ds = load_dataset(dataset_spec, f.str("split"), limit, options);
+  if (!options.mean.empty()) mean = ds.mean;
+  if (!options.std.empty()) stdev = ds.std;
+  if (!ds.provenance.empty()) std::fprintf(stderr, "%s\n", ds.provenance.c_str());
+  std::fprintf(stderr, "normalised with mean [%s], std [%s] (%s)\n", format_constants(mean).c_str(),
+               format_constants(stdev).c_str(),
+               options.mean.empty() && options.std.empty() ? "the checkpoint's constants" : "--mean/--std given");
   BASIN_CHECK(ds.num_classes == classes && ds.channels() == channels, "dataset '", dataset_spec, "' has ",
               ds.num_classes, " classes and ", ds.channels(), " channels; the checkpoint's model expects ",
               classes, " and ", channels);

@@ -63,6 +63,7 @@ void declare_train_flags(Flags& f) {
   f.add("train-limit", "0", "use only the first N training images (0: all)");
   f.add("test-limit", "0", "use only the first N test images (0: all)");
   f.add("normalization", "auto", "auto: the dataset's published mean/std when known | computed: from the pixels");
+  declare_dataset_flags(f);
   f.add_bool("augment", "random crop (and flip, CIFAR/folders) on the device; --no-augment: normalise only", true);
   f.add("noise", "none", std::string("label noise of the training set: ") + data::noise_spec_forms());
   f.add("noise-seed", "0", "seed of the label-noise draw");
@@ -132,9 +133,7 @@ TrainConfig train_config_from_flags(const Flags& f) {
   c.test_limit = f.i64("test-limit");
   BASIN_CHECK(c.train_limit >= 0, "flag --train-limit: must be >= 0, got ", c.train_limit);
   BASIN_CHECK(c.test_limit >= 0, "flag --test-limit: must be >= 0, got ", c.test_limit);
-  c.normalization = f.str("normalization");
-  BASIN_CHECK(c.normalization == "auto" || c.normalization == "computed",
-              "flag --normalization: expected auto or computed, got '", c.normalization, "'");
+  c.normalization = dataset_options_from_flags(f).str();  // --normalization, --mean, --std, --resize, --channels
   c.augment = f.on("augment");
   c.noise = f.str("noise");
   try {

@@ -170,6 +170,7 @@ TrainSummary run_training(const TrainConfig& cfg) {
   progress.line(cat("data: ", train.name, " train ", train.size(), " test ", test.size(), " images ",
                     train.channels(), "x", train.height(), "x", train.width(), ", ", train.num_classes,
                     " classes"));
+  if (!train.provenance.empty()) progress.line(train.provenance);
   if (noise.changed > 0 || cfg.noise != "none") progress.line(data::format_noise_report(noise, train.class_names));
 
   // --- model, arena, optimizer ---

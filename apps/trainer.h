@@ -19,7 +19,7 @@ struct TrainConfig {
   std::string dataset = "fmnist";   // see apps/dataset_spec.h
   int64_t train_limit = 0;          // 0: the whole split
   int64_t test_limit = 0;
-  std::string normalization = "auto";  // auto | computed
+  std::string normalization = "auto";  // DatasetOptions' text form: auto | computed [;mean=..;std=..;resize=..;channels=..]
   bool augment = true;
   std::string noise = "none";       // data::apply_noise spec
   uint64_t noise_seed = 0;

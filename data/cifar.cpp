@@ -7,7 +7,9 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "data/dataset_metadata.h"
 #include "data/file_io.h"
+#include "data/noise.h"
 
 namespace basin::data {
 namespace {
@@ -111,6 +113,62 @@ std::string join(const std::string& dir, const std::string& file) {
   return (std::filesystem::path(dir) / file).string();
 }
 
+bool exists_in(const std::string& dir, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (!std::filesystem::exists(join(dir, n))) return false;
+  return true;
+}
+
+constexpr const char* kCifarHome = "https://www.cs.toronto.edu/~kriz/cifar.html";
+
+// The binary files a loader needs; when one is missing, say why as precisely
+// as the folder allows: torchvision's pickled "python version" (the common
+// mistake), the archive's own subfolder, or simply a missing file.
+void check_binary_files(const std::string& dir, const std::vector<std::string>& files, const std::string& split,
+                        bool cifar100) {
+  namespace fs = std::filesystem;
+  auto reads = [](bool hundred) {
+    return hundred ? std::string("train.bin and test.bin") : "data_batch_1.bin ... data_batch_5.bin and test_batch.bin";
+  };
+  auto binary = [](bool hundred) {
+    return hundred ? cat("the \"CIFAR-100 binary version\" (cifar-100-binary.tar.gz) from ", kCifarHome,
+                         "; it unpacks to cifar-100-binary/, the folder to give as cifar100:DIR")
+                   : cat("the \"CIFAR-10 binary version\" (cifar-10-binary.tar.gz) from ", kCifarHome,
+                         "; it unpacks to cifar-10-batches-bin/, the folder to give as cifar10:DIR");
+  };
+  const char* what = cifar100 ? "CIFAR-100" : "CIFAR-10";
+  BASIN_CHECK(fs::is_directory(dir), what, " folder '", dir, "' not found (basin reads ", reads(cifar100), " from ",
+              binary(cifar100), ")");
+  for (const std::string& f : files) {
+    if (fs::is_regular_file(f)) continue;
+    if (exists_in(dir, {"data_batch_1", "batches.meta"}))
+      fail(cat("'", dir, "' holds the Python (pickled) version of CIFAR-10 (data_batch_1, ..., test_batch, "
+               "batches.meta: what torchvision downloads); basin reads ", reads(false), ", ", binary(false)));
+    if (exists_in(dir, {"train", "test", "meta"}))
+      fail(cat("'", dir, "' holds the Python (pickled) version of CIFAR-100 (train, test, meta: what torchvision "
+               "downloads); basin reads ", reads(true), ", ", binary(true)));
+    for (const char* sub : {"cifar-10-batches-bin", "cifar-100-binary"})
+      if (fs::is_directory(join(dir, sub)))
+        fail(cat(what, " ", split, " file '", f, "' not found; the binary version is one folder down: give '",
+                 join(dir, sub), "'"));
+    fail(cat(what, " ", split, " file '", f, "' not found (basin reads ", reads(cifar100), ", ", binary(cifar100),
+             ")"));
+  }
+}
+
+std::string asym_text(const std::vector<std::string>& names, const std::vector<int64_t>& targets) {
+  std::string out;
+  for (size_t c = 0; c < targets.size(); ++c)
+    if (targets[c] >= 0) out += (out.empty() ? "" : ", ") + names[c] + "->" + names[targets[c]];
+  return out;
+}
+
+std::string numbers_text(const std::vector<double>& v) {
+  std::string out;
+  for (double x : v) out += (out.empty() ? "" : ", ") + cat(x);
+  return out;
+}
+
 }  // namespace
 
 const std::vector<std::string>& cifar10_class_names() {
@@ -153,16 +211,23 @@ Dataset load_cifar10(const std::string& dir, const std::string& split, bool stri
   } else {
     fail(cat("load_cifar10: split must be \"train\" or \"test\", got \"", split, "\""));
   }
-  for (const std::string& f : files)
-    BASIN_CHECK(std::filesystem::is_regular_file(f), "CIFAR-10 ", split, " file '", f,
-                "' not found (expected the binary version: data_batch_1..5.bin, test_batch.bin)");
-  const RecordFormat format{1, 10, 0};
+  check_binary_files(dir, files, split, false);
+  // Converted data (basin convert) says what it is; without that file the
+  // folder is taken to be CIFAR-10 itself.
+  const std::string metadata_path = join(dir, kDatasetMetadataFile);
+  const bool has_metadata = std::filesystem::exists(metadata_path);
+  DatasetMetadata metadata;
+  if (has_metadata) metadata = read_dataset_metadata(metadata_path);
+  const int num_classes = has_metadata ? static_cast<int>(metadata.class_names.size()) : 10;
+  const RecordFormat format{1, num_classes, 0};
   std::vector<uint8_t> pixels;
   std::vector<int64_t> labels, coarse;
   std::vector<int64_t> records;
+  // CIFAR-10's own record and class counts mean nothing for converted data.
+  const bool check_counts = strict && !has_metadata;
   for (const std::string& f : files)
-    records.push_back(parse_cifar_file(f, format, strict ? 10000 : 0, pixels, labels, coarse));
-  if (strict)
+    records.push_back(parse_cifar_file(f, format, check_counts ? 10000 : 0, pixels, labels, coarse));
+  if (check_counts)
     check_class_counts(files, records, labels, 10, per_class, format.record_bytes(), 0, "CIFAR-10");
   Dataset ds;
   ds.images = images_from(pixels, static_cast<int64_t>(labels.size()));
@@ -172,6 +237,16 @@ Dataset load_cifar10(const std::string& dir, const std::string& split, bool stri
   ds.name = "cifar10";
   ds.source = cat(dir, " (", split, ")");
   set_normalization(ds);
+  if (has_metadata) {
+    apply_dataset_metadata(ds, metadata, metadata_path, split);
+  } else {
+    ds.provenance = cat("no ", kDatasetMetadataFile, " in ", dir, ": CIFAR-10's class names, mean [",
+                        numbers_text(ds.mean), "], std [", numbers_text(ds.std), "] and asym mapping (",
+                        asym_text(ds.class_names, asym_targets("cifar10", 10)), ")");
+    if (!strict)
+      ds.provenance += cat("; these files are not the canonical CIFAR-10 (", ds.size(), " ", split,
+                           " records): if an older basin convert wrote them, convert again to get the metadata");
+  }
   return ds;
 }
 
@@ -189,8 +264,7 @@ Dataset load_cifar100(const std::string& dir, const std::string& split, bool str
   } else {
     fail(cat("load_cifar100: split must be \"train\" or \"test\", got \"", split, "\""));
   }
-  BASIN_CHECK(std::filesystem::is_regular_file(file), "CIFAR-100 ", split, " file '", file,
-              "' not found (expected the binary version: train.bin, test.bin)");
+  check_binary_files(dir, {file}, split, true);
   const RecordFormat format{2, 100, 20};
   std::vector<uint8_t> pixels;
   std::vector<int64_t> labels, coarse;
@@ -206,6 +280,8 @@ Dataset load_cifar100(const std::string& dir, const std::string& split, bool str
   ds.name = "cifar100";
   ds.source = cat(dir, " (", split, ")");
   set_normalization(ds);
+  ds.provenance = cat("CIFAR-100 from ", dir, ": its class names, mean [", numbers_text(ds.mean), "], std [",
+                      numbers_text(ds.std), "]");
   return ds;
 }
 
@@ -231,32 +307,40 @@ Dataset load_cifar10_file(const std::string& path, const std::string& name, int 
   return ds;
 }
 
-void write_cifar10_binary(const Dataset& dataset, const std::string& path) {
-  const Tensor& images = dataset.images;
-  BASIN_CHECK(images.defined() && images.dtype() == DType::U8 && images.dim() == 4,
-              "write_cifar10_binary '", path, "': images must be u8 [N, C, H, W], got ",
-              images.defined() ? images.str() : std::string("undefined"));
+Tensor cifar_layout(const Tensor& images, const std::string& what) {
+  BASIN_CHECK(images.defined() && images.dtype() == DType::U8 && images.dim() == 4, what,
+              ": images must be u8 [N, C, H, W], got ", images.defined() ? images.str() : std::string("undefined"));
   const Tensor host = images.to(Device::cpu()).contiguous();
   const int64_t n = host.size(0), c = host.size(1), h = host.size(2), w = host.size(3);
-  BASIN_CHECK(c == 1 || c == 3, "write_cifar10_binary '", path, "': images need 1 or 3 channels, got ", c);
-  BASIN_CHECK(h <= 32 && w <= 32, "write_cifar10_binary '", path, "': images of ", h, "x", w,
-              " do not fit 32x32 (resize them first)");
+  BASIN_CHECK(c == 1 || c == 3, what, ": images need 1 or 3 channels, got ", c);
+  BASIN_CHECK(h <= 32 && w <= 32, what, ": images of ", h, "x", w, " do not fit 32x32 (resize them first)");
+  Tensor out = zeros({n, 3, 32, 32}, DType::U8);
+  const int64_t top = (32 - h) / 2, left = (32 - w) / 2;
+  const uint8_t* src = host.data<uint8_t>();
+  uint8_t* dst = out.data<uint8_t>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < 3; ++ch) {
+      const uint8_t* plane = src + (i * c + (c == 1 ? 0 : ch)) * h * w;
+      uint8_t* d = dst + (i * 3 + ch) * 1024;
+      for (int64_t y = 0; y < h; ++y) std::memcpy(d + (y + top) * 32 + left, plane + y * w, w);
+    }
+  return out;
+}
+
+void write_cifar10_binary(const Dataset& dataset, const std::string& path) {
+  const Tensor images = cifar_layout(dataset.images, cat("write_cifar10_binary '", path, "'"));
+  const int64_t n = images.size(0);
   BASIN_CHECK(dataset.labels.defined() && dataset.labels.numel() == n, "write_cifar10_binary '", path,
               "': need ", n, " labels");
   const std::vector<int64_t> labels = dataset.labels.to_vector<int64_t>();
-  const int64_t top = (32 - h) / 2, left = (32 - w) / 2;
-  const uint8_t* src = host.data<uint8_t>();
+  const uint8_t* src = images.data<uint8_t>();
   std::vector<uint8_t> bytes(static_cast<size_t>(n * kCifar10RecordBytes), 0);
   for (int64_t i = 0; i < n; ++i) {
     BASIN_CHECK(labels[i] >= 0 && labels[i] <= 255, "write_cifar10_binary '", path, "': label ",
                 labels[i], " of sample ", i, " does not fit a byte");
     uint8_t* rec = bytes.data() + i * kCifar10RecordBytes;
     rec[0] = static_cast<uint8_t>(labels[i]);
-    for (int64_t ch = 0; ch < 3; ++ch) {
-      const uint8_t* plane = src + (i * c + (c == 1 ? 0 : ch)) * h * w;
-      uint8_t* dst = rec + 1 + ch * 1024;
-      for (int64_t y = 0; y < h; ++y) std::memcpy(dst + (y + top) * 32 + left, plane + y * w, w);
-    }
+    std::memcpy(rec + 1, src + i * kCifarImageBytes, kCifarImageBytes);
   }
   write_file_atomic(path, bytes);
 }

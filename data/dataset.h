@@ -3,6 +3,7 @@
 // normalisation constants that augmentation and checkpoints use.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,13 @@ struct Dataset {
   std::string source;  // the file or directory it came from
   // Per-channel normalisation in [0, 1] pixel units; one entry per channel.
   std::vector<double> mean, std;
+  // asym:R's class mapping (target class per class, -1: never flips) when the
+  // data states it (basin-dataset.json); unset: the built-in table for `name`;
+  // an empty vector: the data says it has no mapping.
+  std::optional<std::vector<int64_t>> asym_targets;
+  // Where the class names, normalisation constants and noise mapping came
+  // from, one line for the run's log (empty when there is nothing to say).
+  std::string provenance;
 
   int64_t size() const { return labels.defined() ? labels.numel() : 0; }
   int64_t channels() const { return images.size(1); }

@@ -1,5 +1,5 @@
-// Image-folder loader and the small resamplers it needs. stb_image's
-// implementation is compiled here and only here.
+// Image-folder loader. stb_image's and stb_image_resize's implementations are
+// compiled here and only here.
 #include "data/image_folder.h"
 
 #include <algorithm>
@@ -24,6 +24,9 @@
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #endif
 #include <stb_image.h>
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#define STB_IMAGE_RESIZE_STATIC
+#include <stb_image_resize.h>
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
@@ -49,35 +52,12 @@ struct StbFree {
 
 }  // namespace
 
-std::vector<uint8_t> resize_image(const uint8_t* src, int src_h, int src_w, int channels, int dst_h,
-                                  int dst_w, ResizeMode mode) {
+std::vector<uint8_t> resize_image(const uint8_t* src, int src_h, int src_w, int channels, int dst_h, int dst_w) {
   BASIN_CHECK(src_h > 0 && src_w > 0 && dst_h > 0 && dst_w > 0 && channels > 0,
               "resize_image: bad sizes ", src_h, "x", src_w, " -> ", dst_h, "x", dst_w);
   std::vector<uint8_t> out(static_cast<size_t>(dst_h) * dst_w * channels);
-  const double sy = double(src_h) / dst_h, sx = double(src_w) / dst_w;
-  for (int y = 0; y < dst_h; ++y) {
-    for (int x = 0; x < dst_w; ++x) {
-      uint8_t* o = out.data() + (size_t(y) * dst_w + x) * channels;
-      if (mode == ResizeMode::Bilinear) {
-        // Sample at the centre of the destination pixel in source coordinates.
-        const double fy = std::clamp((y + 0.5) * sy - 0.5, 0.0, double(src_h - 1));
-        const double fx = std::clamp((x + 0.5) * sx - 0.5, 0.0, double(src_w - 1));
-        const int y0 = int(fy), x0 = int(fx);
-        const int y1 = std::min(y0 + 1, src_h - 1), x1 = std::min(x0 + 1, src_w - 1);
-        const double wy = fy - y0, wx = fx - x0;
-        for (int c = 0; c < channels; ++c) {
-          auto at = [&](int yy, int xx) { return double(src[(size_t(yy) * src_w + xx) * channels + c]); };
-          const double v = (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) +
-                           wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1));
-          o[c] = static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L));
-        }
-      } else {
-        const int yy = std::min(int((y + 0.5) * sy), src_h - 1);
-        const int xx = std::min(int((x + 0.5) * sx), src_w - 1);
-        std::memcpy(o, src + (size_t(yy) * src_w + xx) * channels, channels);
-      }
-    }
-  }
+  BASIN_CHECK(stbir_resize_uint8(src, src_w, src_h, 0, out.data(), dst_w, dst_h, 0, channels) == 1,
+              "resize_image: stb_image_resize failed for ", src_w, "x", src_h, " -> ", dst_w, "x", dst_h);
   return out;
 }
 
@@ -106,17 +86,23 @@ Dataset load_image_folder(const std::string& root, const ImageFolderOptions& opt
     for (const std::string& f : in_class) files.emplace_back(f, static_cast<int64_t>(c));
   }
 
+  // Channels and size from the headers, before any pixel is decoded.
   int height = options.height, width = options.width, channels = options.channels;
-  if (channels == 0 || height == 0) {
+  bool any_colour = false;
+  for (size_t i = 0; i < files.size(); ++i) {
     int w = 0, h = 0, comp = 0;
-    BASIN_CHECK(stbi_info(files[0].first.c_str(), &w, &h, &comp), "image file '", files[0].first,
+    BASIN_CHECK(stbi_info(files[i].first.c_str(), &w, &h, &comp), "image file '", files[i].first,
                 "': cannot read: ", stbi_failure_reason());
-    if (channels == 0) channels = comp <= 2 ? 1 : 3;
+    any_colour |= comp >= 3;
     if (height == 0) {
       height = h;
       width = w;
+    } else if (options.height == 0 && (h != height || w != width)) {
+      fail(cat("image file '", files[i].first, "' is ", w, "x", h, " (width x height), expected ", width, "x", height,
+               " like '", files[0].first, "' (--resize WxH resamples every image to one size)"));
     }
   }
+  if (channels == 0) channels = any_colour ? 3 : 1;
   const int64_t n = static_cast<int64_t>(files.size());
   const int64_t plane = int64_t(height) * width;
   Dataset ds;
@@ -127,15 +113,13 @@ Dataset load_image_folder(const std::string& root, const ImageFolderOptions& opt
   for (int64_t i = 0; i < n; ++i) {
     const std::string& path = files[i].first;
     int w = 0, h = 0, comp = 0;
+    // stb_image converts to `channels` itself: grey -> RGB copies, RGB -> grey luma.
     std::unique_ptr<unsigned char, StbFree> pixels(stbi_load(path.c_str(), &w, &h, &comp, channels));
     BASIN_CHECK(pixels != nullptr, "image file '", path, "': cannot decode: ", stbi_failure_reason());
     std::vector<uint8_t> resized;
     const uint8_t* hwc = pixels.get();
     if (h != height || w != width) {
-      BASIN_CHECK(options.resize != ResizeMode::Check, "image file '", path, "' is ", w, "x", h,
-                  " (width x height), expected ", width, "x", height,
-                  " like the others (choose a resize mode to resample)");
-      resized = resize_image(hwc, h, w, channels, height, width, options.resize);
+      resized = resize_image(hwc, h, w, channels, height, width);
       hwc = resized.data();
     }
     // HWC interleaved -> CHW planes.
@@ -153,6 +137,17 @@ Dataset load_image_folder(const std::string& root, const ImageFolderOptions& opt
   const Normalization norm = compute_normalization(ds.images);
   ds.mean = norm.mean;
   ds.std = norm.std;
+  std::string mean_text, std_text;
+  for (int c = 0; c < channels; ++c) {
+    mean_text += cat(c ? ", " : "", norm.mean[c]);
+    std_text += cat(c ? ", " : "", norm.std[c]);
+  }
+  ds.provenance = cat("image folder ", root, ": ", classes.size(), " classes named by its subfolders; ", n,
+                      " images as ", channels, "x", height, "x", width,
+                      options.channels != 0 ? " (channels as asked)"
+                                            : (any_colour ? " (3 channels: colour images found)" : " (1 channel: every image grey)"),
+                      options.height != 0 ? " (resampled where needed)" : "", "; mean [", mean_text, "], std [",
+                      std_text, "] computed from the pixels");
   return ds;
 }
 

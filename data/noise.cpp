@@ -218,6 +218,20 @@ std::vector<int64_t> asym_targets(const std::string& dataset_name, int num_class
   return t;
 }
 
+std::vector<int64_t> dataset_asym_targets(const Dataset& ds) {
+  if (!ds.asym_targets) return asym_targets(ds.name, ds.num_classes);
+  const std::vector<int64_t>& t = *ds.asym_targets;
+  BASIN_CHECK(!t.empty(), "asym noise: dataset '", ds.name, "' (", ds.source,
+              ") has no asym class mapping: its basin-dataset.json sets \"asym_noise\" to null "
+              "(use sym, symflip, pair, inst or file:PATH, or add [clean, noisy] pairs there)");
+  BASIN_CHECK(t.size() == static_cast<size_t>(ds.num_classes), "asym noise: dataset '", ds.name, "' maps ",
+              t.size(), " classes, it has ", ds.num_classes);
+  for (size_t c = 0; c < t.size(); ++c)
+    BASIN_CHECK(t[c] >= -1 && t[c] < ds.num_classes, "asym noise: dataset '", ds.name, "' maps class ", c,
+                " to ", t[c], ", outside [0, ", ds.num_classes, ")");
+  return t;
+}
+
 std::vector<int64_t> superclass_targets(const Dataset& ds) {
   BASIN_CHECK(ds.coarse_labels.defined(), "asym-super noise needs coarse labels (CIFAR-100's superclasses); dataset '",
               ds.name, "' has none");
@@ -272,7 +286,7 @@ NoisyLabels apply_noise(const Dataset& ds, const std::string& spec_text, uint64_
       if (u < r) noisy[i] = (clean[i] + shift) % classes;
     }
   } else if (spec.kind == "asym") {
-    flip_with_targets(clean, asym_targets(ds.name, static_cast<int>(classes)), r, gen, noisy);
+    flip_with_targets(clean, dataset_asym_targets(ds), r, gen, noisy);
   } else if (spec.kind == "asym-super") {
     flip_with_targets(clean, superclass_targets(ds), r, gen, noisy);
   } else if (spec.kind == "pair") {

@@ -41,6 +41,9 @@ NoisyLabels apply_noise(const Dataset& dataset, const std::string& spec, uint64_
 // asym:r's class mapping for a dataset (by name: cifar10, cifar100,
 // fashion-mnist): target[c] is the class c flips to, or -1 when c never flips.
 std::vector<int64_t> asym_targets(const std::string& dataset_name, int num_classes);
+// The mapping asym:r uses for this dataset: the one its data states
+// (Dataset::asym_targets, from basin-dataset.json), else asym_targets(name).
+std::vector<int64_t> dataset_asym_targets(const Dataset& dataset);
 // asym-super:r's mapping: the next fine class within the same coarse class
 // (sorted, cyclic), from the dataset's coarse labels.
 std::vector<int64_t> superclass_targets(const Dataset& dataset);
