@@ -4,6 +4,7 @@
 #   make test     install missing packages, build, run every test suite
 #   make bench    CPU benchmark next to PyTorch (python3-torch)
 #   make check-reference   compare forward/backward with PyTorch
+#   make check-report      render a `basin report` page in headless chromium
 #   make clean
 BUILD  ?= build
 JOBS   ?= $(shell nproc)
@@ -14,7 +15,7 @@ ifdef CUDA_ARCHS
 CMAKE_FLAGS += -DBASIN_CUDA_ARCHS=$(CUDA_ARCHS)
 endif
 
-.PHONY: all build build-basin configure deps demo test bench check-reference clean
+.PHONY: all build build-basin configure deps demo test bench check-reference check-report clean
 
 all: build
 
@@ -45,6 +46,10 @@ bench: deps build-basin
 check-reference: build
 	@bash cmake/deps.sh --reference
 	@bash tests/reference/check.sh $(BUILD)
+
+check-report: build-basin
+	@bash cmake/deps.sh --browser
+	@bash tests/report/check_browser.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD).configure.log
