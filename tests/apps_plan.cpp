@@ -145,7 +145,7 @@ TEST_CASE("plan: the peak is the storage counters' peak of a step built like bas
         const optim::StepResult r = opt->step([&](optim::Pass) { return model->forward(x); }, in);
         REQUIRE_FALSE(r.skipped);
       };
-      step(4, false);
+      step(8, false);
       step(req.batch, true);
       peak = storage_stats(DeviceType::CPU).peak_bytes - baseline;
     }
