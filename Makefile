@@ -5,6 +5,7 @@
 #   make bench    CPU benchmark next to PyTorch (python3-torch)
 #   make check-reference   compare forward/backward with PyTorch
 #   make check-report      render a `basin report` page in headless chromium
+#   make check-aarch64     cross-build for aarch64, run the suites under qemu
 #   make clean
 BUILD  ?= build
 JOBS   ?= $(shell nproc)
@@ -15,7 +16,7 @@ ifdef CUDA_ARCHS
 CMAKE_FLAGS += -DBASIN_CUDA_ARCHS=$(CUDA_ARCHS)
 endif
 
-.PHONY: all build build-basin configure deps demo test bench check-reference check-report clean
+.PHONY: all build build-basin configure deps demo test bench check-reference check-report check-aarch64 clean
 
 all: build
 
@@ -50,6 +51,21 @@ check-reference: build
 check-report: build-basin
 	@bash cmake/deps.sh --browser
 	@bash tests/report/check_browser.sh $(BUILD)
+
+# aarch64 (docs/embedded.md): installs the cross compiler, qemu-user and arm64
+# zlib, cross-builds with the aarch64-cross preset (static executables) and
+# runs the suites under qemu-aarch64. AARCH64_SUITES="core optim" limits it to
+# those suites (CI); empty: every suite and the basin binary.
+AARCH64_BUILD := build-aarch64-cross
+AARCH64_SUITES ?=
+check-aarch64:
+	@bash cmake/deps.sh --aarch64
+	@cmake --preset aarch64-cross > $(AARCH64_BUILD).configure.log 2>&1 \
+	  || (cat $(AARCH64_BUILD).configure.log; exit 1)
+	@nice -n 10 cmake --build $(AARCH64_BUILD) -j $(JOBS) \
+	  $(if $(AARCH64_SUITES),--target $(addprefix test_,$(AARCH64_SUITES)))
+	@cd $(AARCH64_BUILD) && nice -n 10 ctest --output-on-failure \
+	  $(if $(AARCH64_SUITES),-R '^($(subst $(eval) ,|,$(strip $(AARCH64_SUITES))))$$')
 
 clean:
 	rm -rf $(BUILD) $(BUILD).configure.log
