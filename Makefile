@@ -4,6 +4,9 @@
 #   make test     install missing packages, build, run every test suite
 #   make bench    CPU benchmark next to PyTorch (python3-torch)
 #   make check-reference   compare forward/backward with PyTorch
+#   make sanitize  ASan+UBSan build (clang) in build-sanitize/, every suite and
+#                  every fuzz target's seed corpus under it (docs/reliability.md)
+#   make fuzz SECONDS=N [RUNS=M] [TARGETS="json idx"]   run the fuzz targets
 #   make clean
 BUILD  ?= build
 JOBS   ?= $(shell nproc)
@@ -14,7 +17,7 @@ ifdef CUDA_ARCHS
 CMAKE_FLAGS += -DBASIN_CUDA_ARCHS=$(CUDA_ARCHS)
 endif
 
-.PHONY: all build build-basin configure deps demo test bench check-reference clean
+.PHONY: all build build-basin configure deps demo test bench check-reference sanitize sanitize-build fuzz clean
 
 all: build
 
@@ -46,5 +49,24 @@ check-reference: build
 	@bash cmake/deps.sh --reference
 	@bash tests/reference/check.sh $(BUILD)
 
+# Sanitizers and fuzzing share one clang build: ASan+UBSan with recovery off
+# (the first report fails its test), libFuzzer coverage, CUDA off.
+SANITIZE_BUILD ?= build-sanitize
+SECONDS ?= 60
+RUNS ?= 1000000
+TARGETS ?=
+sanitize-build:
+	@bash cmake/deps.sh --fuzz
+	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=Release -DBASIN_CUDA=OFF -DCMAKE_CXX_COMPILER=clang++ \
+	  -DBASIN_SANITIZE=address,undefined -DBASIN_FUZZ=ON $(CMAKE_FLAGS) > $(SANITIZE_BUILD).configure.log 2>&1 \
+	  || (cat $(SANITIZE_BUILD).configure.log; exit 1)
+	@cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+
+sanitize: sanitize-build
+	@cd $(SANITIZE_BUILD) && ctest --output-on-failure
+
+fuzz: sanitize-build
+	@bash tests/fuzz/run.sh $(SANITIZE_BUILD) $(SECONDS) $(RUNS) $(TARGETS)
+
 clean:
-	rm -rf $(BUILD) $(BUILD).configure.log
+	rm -rf $(BUILD) $(BUILD).configure.log $(SANITIZE_BUILD) $(SANITIZE_BUILD).configure.log

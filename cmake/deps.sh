@@ -3,9 +3,11 @@
 # root, sudo when available, otherwise prints the one command to run.
 #   deps.sh              build and test packages
 #   deps.sh --reference  also PyTorch for the reference checks and benchmarks
+#   deps.sh --fuzz       also clang and its ASan/UBSan/libFuzzer runtimes (make sanitize, make fuzz)
 set -euo pipefail
 packages=(cmake g++ make zlib1g-dev libstb-dev doctest-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--reference" ]]; then packages+=(python3-torch python3-numpy); fi
+if [[ "${1:-}" == "--fuzz" ]]; then packages+=(clang libclang-rt-14-dev libomp-dev); fi
 
 missing=()
 for p in "${packages[@]}"; do
