@@ -7,6 +7,7 @@
 #   make sanitize  ASan+UBSan build (clang) in build-sanitize/, every suite and
 #                  every fuzz target's seed corpus under it (docs/reliability.md)
 #   make fuzz SECONDS=N [RUNS=M] [TARGETS="json idx"]   run the fuzz targets
+#   make check-kill [KILLS=50]   SIGKILL a small run at random moments, resume, compare bits
 #   make clean
 BUILD  ?= build
 JOBS   ?= $(shell nproc)
@@ -17,7 +18,7 @@ ifdef CUDA_ARCHS
 CMAKE_FLAGS += -DBASIN_CUDA_ARCHS=$(CUDA_ARCHS)
 endif
 
-.PHONY: all build build-basin configure deps demo test bench check-reference sanitize sanitize-build fuzz clean
+.PHONY: all build build-basin configure deps demo test bench check-reference sanitize sanitize-build fuzz check-kill clean
 
 all: build
 
@@ -67,6 +68,10 @@ sanitize: sanitize-build
 
 fuzz: sanitize-build
 	@bash tests/fuzz/run.sh $(SANITIZE_BUILD) $(SECONDS) $(RUNS) $(TARGETS)
+
+KILLS ?= 50
+check-kill: deps build-basin
+	@bash tests/reliability/kill_test.sh $(BUILD) $(KILLS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD).configure.log $(SANITIZE_BUILD) $(SANITIZE_BUILD).configure.log
