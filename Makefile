@@ -3,6 +3,7 @@
 #   make demo     install missing packages, build, train the default model
 #   make test     install missing packages, build, run every test suite
 #   make bench    CPU benchmark next to PyTorch (python3-torch)
+#   make check-portable   build and test the AVX2 (x86-64-v3) and generic CPU kernels
 #   make check-reference   compare forward/backward with PyTorch
 #   make check-report      render a `basin report` page in headless chromium
 #   make check-aarch64     cross-build for aarch64, run the suites under qemu
@@ -20,8 +21,8 @@ ifdef CUDA_ARCHS
 CMAKE_FLAGS += -DBASIN_CUDA_ARCHS=$(CUDA_ARCHS)
 endif
 
-.PHONY: all build build-basin configure deps demo test bench check-reference check-report check-aarch64 \
-        sanitize sanitize-build fuzz check-kill clean
+.PHONY: all build build-basin configure deps demo test bench check-reference check-portable check-report \
+        check-aarch64 sanitize sanitize-build fuzz check-kill clean
 
 all: build
 
@@ -48,6 +49,20 @@ test: deps build
 
 bench: deps build-basin
 	@bash apps/bench.sh $(BUILD)
+
+# The portable CPU kernels: an AVX2 build (-march=x86-64-v3, no AVX-512) and a
+# generic one (no -march: no x86 intrinsics), CPU only, each running the whole
+# test suite. Two more full builds: CI (.ci/run) does not run this target, it
+# is too slow for CI's budget; run it after touching core/cpu/.
+check-portable: deps
+	@for arch in x86-64-v3 none; do \
+	  dir=$(BUILD)-march-$$arch; \
+	  echo "== check-portable: BASIN_MARCH=$$arch in $$dir"; \
+	  cmake -S . -B $$dir -DCMAKE_BUILD_TYPE=Release -DBASIN_CUDA=OFF -DBASIN_MARCH=$$arch $(CMAKE_FLAGS) > $$dir.configure.log 2>&1 \
+	    || { cat $$dir.configure.log; exit 1; }; \
+	  cmake --build $$dir -j $(JOBS) || exit 1; \
+	  (cd $$dir && ctest --output-on-failure) || exit 1; \
+	done
 
 check-reference: build
 	@bash cmake/deps.sh --reference
