@@ -39,7 +39,8 @@ struct Scale {
 };
 
 // Fits the axis to the finite values (or to the fixed range) and rounds it to ticks.
-Scale fit_scale(const Axis& a, std::vector<double> values, double p0, double p1) {
+// pad: widen a fitted range by 2% first, so lines at the extremes stay off the frame.
+Scale fit_scale(const Axis& a, std::vector<double> values, double p0, double p1, bool pad = false) {
   Scale s;
   s.log = a.log;
   s.p0 = p0;
@@ -57,6 +58,11 @@ Scale fit_scale(const Axis& a, std::vector<double> values, double p0, double p1)
     }
   }
   if (!std::isfinite(lo)) lo = 0, hi = 1;
+  if (pad && a.min == a.max && hi > lo) {
+    const double margin = 0.02 * (hi - lo);
+    lo -= margin;
+    hi += margin;
+  }
   if (lo == hi) lo -= std::max(1e-12, std::abs(lo) * 0.1) + (lo == 0), hi += std::max(1e-12, std::abs(hi) * 0.1) + (hi == 0);
   s.ticks = nice_ticks(lo, hi, 6);
   if (s.log) {  // whole decades only
@@ -91,17 +97,17 @@ std::string line(double x1, double y1, double x2, double y2, const std::string& 
 
 // Frame, grid lines, ticks and axis labels around the area [x0,x0+w] x [y0,y0+h].
 std::string axes(const Scale& sx, const Scale& sy, const Axis& ax, const Axis& ay, double x0, double y0, double w,
-                 double h) {
+                 double h, bool grid = true) {
   std::string out;
   for (const double t : sx.ticks) {
     const double p = sx.p0 + (t - sx.lo) / (sx.hi - sx.lo) * (sx.p1 - sx.p0);
-    out += line(p, y0, p, y0 + h, "stroke=\"#e4e4e4\"");
+    if (grid) out += line(p, y0, p, y0 + h, "stroke=\"#e4e4e4\"");
     out += line(p, y0 + h, p, y0 + h + 4, "stroke=\"#444\"");
     out += text(p, y0 + h + 16, tick_label(sx, t), "text-anchor=\"middle\" font-size=\"11\"");
   }
   for (const double t : sy.ticks) {
     const double p = sy.p0 + (t - sy.lo) / (sy.hi - sy.lo) * (sy.p1 - sy.p0);
-    out += line(x0, p, x0 + w, p, "stroke=\"#e4e4e4\"");
+    if (grid) out += line(x0, p, x0 + w, p, "stroke=\"#e4e4e4\"");
     out += line(x0 - 4, p, x0, p, "stroke=\"#444\"");
     out += text(x0 - 7, p + 4, tick_label(sy, t), "text-anchor=\"end\" font-size=\"11\"");
   }
@@ -215,7 +221,7 @@ std::string render_line_plot(const LinePlot& p) {
     ys.insert(ys.end(), s.high.begin(), s.high.end());
   }
   const Scale sx = fit_scale(p.x, xs, x0, x0 + w);
-  const Scale sy = fit_scale(p.y, ys, y0 + h, y0);
+  const Scale sy = fit_scale(p.y, ys, y0 + h, y0, true);
 
   std::string out = svg_open(p.width + legend_w, height, p.title);
   out += text(x0, 20, p.title, "font-size=\"14\" font-weight=\"bold\"");
@@ -356,7 +362,7 @@ std::string render_heat_map(const HeatMap& m) {
     out += "<circle class=\"marker\" cx=\"" + num(cx) + "\" cy=\"" + num(cy) +
            "\" r=\"4\" fill=\"#d1495b\" stroke=\"white\" stroke-width=\"1.5\"/>\n";
   }
-  out += "</g>\n" + axes(sx, sy, ax, ay, x0, y0, w, h);
+  out += "</g>\n" + axes(sx, sy, ax, ay, x0, y0, w, h, false);  // grid lines would cross the colours
   // Colour bar with its ticks and the contour levels.
   const double bx = x0 + w + 22, bw = 16;
   for (int k = 0; k < 64; ++k) {

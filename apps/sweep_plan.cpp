@@ -28,14 +28,14 @@ const std::set<std::string>& sweep_owned_train_flags() {
 Flags sweep_flags() {
   Flags f("sweep", "Train every configuration of a grid of `basin train` flags, one run folder each; "
                    "stop and rerun the same command to continue.\n"
-                   "usage: basin sweep --out DIR --grid FLAG=V1,V2 [--grid ...] [train flags] [--jobs k]");
+                   "usage: basin sweep --out DIR --grid FLAG=V1,V2 [--grid ...] [train flags] [--jobs k]\n"
+                   "Every other flag is a `basin train` flag common to all runs (basin train --help).");
   f.add("out", "", "the sweep folder: sweep.json, sweep.jsonl and one run folder per configuration (required)");
   f.add("grid", "", "FLAG=V1,V2,...: a train flag and its values (repeat for more axes; a comma inside a value: \\,)");
   f.add("jobs", "1", "runs trained at once (child processes)");
   f.add("threads", "0", "CPU threads in all, split evenly between the jobs (0: every core)");
   f.add_bool("dry-run", "list the runs, what each folder holds (new / resume / finished / diverged) and the "
                         "command of each; run nothing");
-  f.section("every other flag is a `basin train` flag common to all runs (basin train --help)");
   return f;
 }
 

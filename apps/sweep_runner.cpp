@@ -135,6 +135,12 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path, i
   }
   if (pid == 0) {
     setpgid(0, 0);
+    // A sweep started in the background inherits SIGINT ignored, and exec keeps
+    // that: restore the defaults so the forwarded Ctrl-C stops the child.
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGINT, &dfl, nullptr);
+    sigaction(SIGTERM, &dfl, nullptr);
     dup2(fd, 1);
     dup2(fd, 2);
     execve(args[0], args.data(), envp.data());
@@ -229,12 +235,12 @@ int run_sweep(const SweepSpec& spec, const std::vector<RunConfig>& runs, const S
 
   auto status_line = [&](bool force) {
     const int64_t left = epochs_total - epochs_done;
-    const double eta = epochs_seen ? left * (epoch_seconds / epochs_seen) /
+    const double eta = left <= 0 ? 0 : epochs_seen ? left * (epoch_seconds / epochs_seen) /
                                          std::max<int64_t>(1, std::min<int64_t>(spec.jobs, queue.size() - next +
                                                                                             active.size()))
                                    : -1;
-    progress.status(cat("sweep: ", skipped + finished_now + failed + unfinished, "/", runs.size(), " runs done, ",
-                        active.size(), " running; epochs ", epochs_done, "/", epochs_total, "; ",
+    progress.status(cat("sweep: ", skipped + finished_now, "/", runs.size(), " runs done, ", active.size(),
+                        " running", failed ? cat(", ", failed, " failed") : "", "; epochs ", epochs_done, "/", epochs_total, "; ",
                         format_duration(elapsed()), " elapsed, ETA ", format_duration(eta)),
                     force);
   };

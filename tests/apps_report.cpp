@@ -5,6 +5,7 @@
 // self-contained file with a .svg beside it per figure.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -331,4 +332,26 @@ TEST_CASE("apps: report finds a sweep's runs in the manifest's order") {
   CHECK(dirs[0] == tmp.file("sw/c"));
   CHECK(dirs[1] == tmp.file("sw/a"));
   CHECK(dirs[2] == tmp.file("sw/b"));  // not in the manifest: after the listed ones
+}
+
+TEST_CASE("apps: report splits train accuracy into right- and wrong-label samples when the run logs them") {
+  TempDir tmp("basin-report");
+  std::mt19937 rng(21);
+  std::vector<Row> epochs = random_epochs(rng, 3);
+  std::uniform_real_distribution<double> u(0.1, 0.9);
+  for (Row& r : epochs) r["train_acc_right_labels"] = u(rng), r["train_acc_wrong_labels"] = u(rng);
+  write_run(tmp.file("run"), flags_of("ncsam", 0), epochs, {}, "finished");
+  const Report rep = build_report({read_run(tmp.file("run"))}, ReportOptions());
+  const auto fig = std::find_if(rep.figures.begin(), rep.figures.end(),
+                                [](const ReportFigure& f) { return f.id == "train_accuracy_split"; });
+  REQUIRE(fig != rep.figures.end());
+  CHECK(fig->svg.find("do not log") == std::string::npos);
+  const Drawn right = drawn_series(fig->svg, 0), wrong = drawn_series(fig->svg, 1);
+  REQUIRE(right.y.size() == 3);
+  REQUIRE(wrong.y.size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(std::abs(right.y[i] - 100 * epochs[i].at("train_acc_right_labels")) <= right.tol_y);
+    CHECK(std::abs(wrong.y[i] - 100 * epochs[i].at("train_acc_wrong_labels")) <= wrong.tol_y);
+  }
+  CHECK(fig->svg.find("right-label samples") != std::string::npos);
 }
