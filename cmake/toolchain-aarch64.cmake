@@ -17,6 +17,10 @@ set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(ZLIB_USE_STATIC_LIBS ON)
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-static")
+# FindOpenMP would pick libgomp.so, which a static link cannot use.
+execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libgomp.a
+                OUTPUT_VARIABLE _basin_libgomp OUTPUT_STRIP_TRAILING_WHITESPACE)
+set(OpenMP_gomp_LIBRARY "${_basin_libgomp}" CACHE FILEPATH "static libgomp for the aarch64 build")
 # The host's -march=native means nothing here; the baseline armv8-a already
 # has NEON (Advanced SIMD), which GCC's vectoriser uses at -O3.
 set(BASIN_NATIVE OFF CACHE BOOL "cross build: no -march=native")
