@@ -272,6 +272,7 @@ TrainSummary run_training(const TrainConfig& cfg) {
       optim::StepInput in;
       in.labels = batch.noisy_labels;
       in.indices = batch.indices;
+      in.clean_labels = batch.clean_labels;  // only for the wrong-share observables of logged steps
       in.epoch = epoch;
       in.progress = (static_cast<double>(epoch) + static_cast<double>(step_in_epoch) / steps_per_epoch) /
                     static_cast<double>(cfg.epochs);
@@ -313,7 +314,9 @@ TrainSummary run_training(const TrainConfig& cfg) {
             .add("grad_norm", r.grad_norm).add("perturb_norm", r.perturb_norm)
             .add("aux_grad_norm", r.aux_grad_norm).add("descent_grad_norm", r.descent_grad_norm)
             .add("s_t", r.s_t).add("cos_g_e", r.cos_g_e).add("cos_g_aux", r.cos_g_aux)
-            .add("cos_g_g2", r.cos_g_g2).add("loss_perturbed", r.loss_perturbed).add("perturbed", r.perturbed);
+            .add("cos_g_g2", r.cos_g_g2).add("loss_perturbed", r.loss_perturbed).add("perturbed", r.perturbed)
+            .add("comp_ratio", r.comp_ratio).add("batch_wrong_share", r.batch_wrong_share)
+            .add("chosen_wrong_share", r.chosen_wrong_share);
         if (r.num_clean >= 0) line.add("num_clean", r.num_clean).add("fallback", r.fallback);
         line.add("images_per_s", b / step_s).add("elapsed_s", seconds_since(t_start));
         log.write(line);

@@ -17,6 +17,13 @@ std::string fmt(double v) {
   return out.str();
 }
 
+// Field names use '_', flags '-': errors name the option as the user types it.
+std::string flag_spelling(std::string name) {
+  for (char& ch : name)
+    if (ch == '_') ch = '-';
+  return name;
+}
+
 double parse_double(const std::string& name, const std::string& text) {
   try {
     size_t used = 0;
@@ -24,7 +31,7 @@ double parse_double(const std::string& name, const std::string& text) {
     if (used == text.size()) return v;
   } catch (const std::exception&) {
   }
-  fail(cat("optimizer option --", name, ": '", text, "' is not a number"));
+  fail(cat("optimizer option --", flag_spelling(name), ": '", text, "' is not a number"));
 }
 
 int64_t parse_int(const std::string& name, const std::string& text) {
@@ -34,13 +41,13 @@ int64_t parse_int(const std::string& name, const std::string& text) {
     if (used == text.size()) return v;
   } catch (const std::exception&) {
   }
-  fail(cat("optimizer option --", name, ": '", text, "' is not an integer"));
+  fail(cat("optimizer option --", flag_spelling(name), ": '", text, "' is not an integer"));
 }
 
 bool parse_bool(const std::string& name, const std::string& text) {
   if (text == "1" || text == "true" || text == "on" || text == "yes") return true;
   if (text == "0" || text == "false" || text == "off" || text == "no") return false;
-  fail(cat("optimizer option --", name, ": '", text, "' is not a boolean (true/false/1/0)"));
+  fail(cat("optimizer option --", flag_spelling(name), ": '", text, "' is not a boolean (true/false/1/0)"));
 }
 
 struct Entry {
@@ -104,6 +111,8 @@ const std::vector<Entry>& entries() {
       BASIN_OPT_DOUBLE(r_flip, "NCSAM: fraction of the batch given simulated label noise"),
       BASIN_OPT_INT(sign, "NCSAM: +1 adds s(t)*g* to the ascent, -1 subtracts it"),
       BASIN_OPT_BOOL(project, "NCSAM: rescale e to norm rho when |e| > rho"),
+      BASIN_OPT_STRING(ncsam_scale, "NCSAM: compensation term raw (s(t)*g*) | normalized (rho*s(t)*g*/|g*|)"),
+      BASIN_OPT_STRING(ncsam_target, "NCSAM: g* toward the chosen rows' temporary labels | their observed labels"),
       BASIN_OPT_DOUBLE(subset_label_smoothing, "NCSAM: label smoothing of the simulated-noise loss"),
       BASIN_OPT_STRING(clean_split, "CA-SAM split: ema-gmm (default) | wrong-bmm | low-loss"),
       BASIN_OPT_DOUBLE(clean_fraction, "CA-SAM low-loss split: fraction per class kept as clean"),
@@ -155,34 +164,38 @@ void validate(const OptimConfig& c) {
   const std::string& m = c.method;
   BASIN_CHECK(m == "sgd" || m == "sam" || m == "asam" || m == "ncsam" || m == "casam",
               "optimizer: unknown method '", m, "' (expected sgd, sam, asam, ncsam or casam)");
-  BASIN_CHECK(std::isfinite(c.lr) && c.lr >= 0, "optimizer: lr must be >= 0, got ", c.lr);
-  BASIN_CHECK(c.momentum >= 0 && c.momentum < 1, "optimizer: momentum must be in [0, 1), got ",
+  BASIN_CHECK(std::isfinite(c.lr) && c.lr >= 0, "optimizer option --lr: must be >= 0, got ", c.lr);
+  BASIN_CHECK(c.momentum >= 0 && c.momentum < 1, "optimizer option --momentum: must be in [0, 1), got ",
               c.momentum);
-  BASIN_CHECK(!c.nesterov || c.momentum > 0, "optimizer: nesterov needs momentum > 0");
+  BASIN_CHECK(!c.nesterov || c.momentum > 0, "optimizer option --nesterov: needs momentum > 0");
   BASIN_CHECK(std::isfinite(c.weight_decay) && c.weight_decay >= 0,
-              "optimizer: weight_decay must be >= 0, got ", c.weight_decay);
+              "optimizer option --weight-decay: must be >= 0, got ", c.weight_decay);
   BASIN_CHECK(c.label_smoothing >= 0 && c.label_smoothing < 1,
-              "optimizer: label_smoothing must be in [0, 1), got ", c.label_smoothing);
+              "optimizer option --label-smoothing: must be in [0, 1), got ", c.label_smoothing);
   BASIN_CHECK(c.subset_label_smoothing >= 0 && c.subset_label_smoothing < 1,
-              "optimizer: subset_label_smoothing must be in [0, 1), got ", c.subset_label_smoothing);
-  BASIN_CHECK(c.epochs > 0, "optimizer: epochs must be > 0, got ", c.epochs);
+              "optimizer option --subset-label-smoothing: must be in [0, 1), got ", c.subset_label_smoothing);
+  BASIN_CHECK(c.epochs > 0, "optimizer option --epochs: must be > 0, got ", c.epochs);
   BASIN_CHECK(std::isfinite(c.rho) && (c.rho >= 0 || c.rho == -1.0),
-              "optimizer: rho must be >= 0 (or -1 for the default), got ", c.rho);
-  BASIN_CHECK(c.asam_eta >= 0, "optimizer: asam_eta must be >= 0, got ", c.asam_eta);
+              "optimizer option --rho: must be >= 0 (or -1 for the default), got ", c.rho);
+  BASIN_CHECK(c.asam_eta >= 0, "optimizer option --asam-eta: must be >= 0, got ", c.asam_eta);
   BASIN_CHECK(c.warmup_epochs >= 0 || c.warmup_epochs == -1.0,
-              "optimizer: warmup_epochs must be >= 0 (or -1), got ", c.warmup_epochs);
-  BASIN_CHECK(std::isfinite(c.kappa) && c.kappa >= 0, "optimizer: kappa must be >= 0, got ", c.kappa);
-  BASIN_CHECK(c.r_flip >= 0 && c.r_flip <= 1, "optimizer: r_flip must be in [0, 1], got ", c.r_flip);
-  BASIN_CHECK(c.sign == 1 || c.sign == -1, "optimizer: sign must be +1 or -1, got ", c.sign);
+              "optimizer option --warmup-epochs: must be >= 0 (or -1), got ", c.warmup_epochs);
+  BASIN_CHECK(std::isfinite(c.kappa) && c.kappa >= 0, "optimizer option --kappa: must be >= 0, got ", c.kappa);
+  BASIN_CHECK(c.r_flip >= 0 && c.r_flip <= 1, "optimizer option --r-flip: must be in [0, 1], got ", c.r_flip);
+  BASIN_CHECK(c.sign == 1 || c.sign == -1, "optimizer option --sign: must be +1 or -1, got ", c.sign);
+  BASIN_CHECK(c.ncsam_scale == "raw" || c.ncsam_scale == "normalized",
+              "optimizer option --ncsam-scale: must be raw or normalized, got '", c.ncsam_scale, "'");
+  BASIN_CHECK(c.ncsam_target == "temporary" || c.ncsam_target == "observed",
+              "optimizer option --ncsam-target: must be temporary or observed, got '", c.ncsam_target, "'");
   BASIN_CHECK(c.clean_split == "ema-gmm" || c.clean_split == "wrong-bmm" ||
                   c.clean_split == "low-loss",
-              "optimizer: clean_split must be ema-gmm, wrong-bmm or low-loss, got '",
+              "optimizer option --clean-split: must be ema-gmm, wrong-bmm or low-loss, got '",
               c.clean_split, "'");
   BASIN_CHECK(c.clean_fraction > 0 && c.clean_fraction <= 1,
-              "optimizer: clean_fraction must be in (0, 1], got ", c.clean_fraction);
-  BASIN_CHECK(c.ema_beta >= 0 && c.ema_beta < 1, "optimizer: ema_beta must be in [0, 1), got ",
+              "optimizer option --clean-fraction: must be in (0, 1], got ", c.clean_fraction);
+  BASIN_CHECK(c.ema_beta >= 0 && c.ema_beta < 1, "optimizer option --ema-beta: must be in [0, 1), got ",
               c.ema_beta);
-  BASIN_CHECK(c.max_consecutive_skips >= 1, "optimizer: max_consecutive_skips must be >= 1, got ",
+  BASIN_CHECK(c.max_consecutive_skips >= 1, "optimizer option --max-consecutive-skips: must be >= 1, got ",
               c.max_consecutive_skips);
   parse_schedule_kind(c.schedule);
 }

@@ -43,6 +43,11 @@ struct OptimConfig {
   double r_flip = 0.2;         // fraction of the batch given simulated noise (m = floor(r_flip*B))
   int sign = 1;                // +1: e = rho*g/|g| + s(t)*g*;  -1: minus
   bool project = true;         // rescale e onto the rho-ball when |e| > rho
+  // The compensation term: raw s(t)*g* (the reading's default) or normalized
+  // rho*s(t)*g*/|g*| (the radius's scale); docs/algorithms.md "NCSAM".
+  std::string ncsam_scale = "raw";  // raw | normalized
+  // g* toward the chosen rows' temporary labels y_hat or their observed labels y~.
+  std::string ncsam_target = "temporary";  // temporary | observed
   double subset_label_smoothing = 0.0;  // label smoothing of the simulated-noise subset loss
 
   // --- CA-SAM (basin's reading, see docs/optimizers.md) ---

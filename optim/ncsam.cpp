@@ -53,13 +53,17 @@ int64_t Ncsam::subset_size(int64_t batch) const {
   return static_cast<int64_t>(std::floor(config_.r_flip * static_cast<double>(batch)));
 }
 
+bool Ncsam::computes_g_star(const StepInput& input) const {
+  // With s(t) = 0 the term sign * s(t) * g* (or its normalized form) is zero
+  // whatever g* is, so its backward pass would be wasted.
+  return subset_size(input.labels.numel()) > 0 && ncsam_strength(input.progress, config_.kappa) > 0.0;
+}
+
 bool Ncsam::second_pass(const StepInput& input) const {
   return static_cast<double>(input.epoch) >= resolved_warmup_epochs(config_);
 }
 
-bool Ncsam::needs_pass1_graph(const StepInput& input) const {
-  return subset_size(input.labels.numel()) > 0;
-}
+bool Ncsam::needs_pass1_graph(const StepInput& input) const { return computes_g_star(input); }
 
 void Ncsam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
                     StepResult& result) {
@@ -67,34 +71,48 @@ void Ncsam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm
   const int64_t batch = input.labels.numel();
   const int64_t m = subset_size(batch);
   result.s_t = ncsam_strength(input.progress, config_.kappa);
-  Tensor w = flat_.params();
-  Backend& backend = backend_of(w);
-  bool have_aux = false;
-  if (m > 0) {
-    Tensor weights, all_temporary;
-    {
-      NoGrad no_grad;
-      const Tensor& z = pass1.logits;
-      const Tensor p = ncsam_probabilities(z);
-      Tensor chosen = gumbel_top_k(log(p), m, generator_);
-      all_temporary = runner_up_labels(z, input.labels);
-      weights = zeros({batch}, z.dtype(), z.device());
-      Tensor share = full({m}, 1.0 / static_cast<double>(m), z.dtype(), z.device());
-      backend.index_add_rows(share, chosen, weights);  // 1/m on the chosen rows, 0 elsewhere
-      result.chosen = chosen;
-      result.temporary_labels = index_select(all_temporary, chosen);
-    }
-    // g* = grad of the mean CE of the chosen rows against their temporary labels.
-    backprop_weighted_loss(pass1, all_temporary, weights, config_.subset_label_smoothing, aux_);
-    result.aux_grad_norm = std::sqrt(dot_value(aux_, aux_));
-    have_aux = true;
-  } else {
+  if (m == 0) {  // no chosen rows: g* = 0 and the step is SAM's
     result.aux_grad_norm = 0.0;
+    result.comp_ratio = 0.0;
+    normalised_ascent(g_, grad_norm);
+    return;
   }
-  // e = rho g / |g| + sign s(t) g*
+  const bool observed_target = config_.ncsam_target == "observed";
+  Tensor weights, targets;
+  {
+    NoGrad no_grad;
+    const Tensor& z = pass1.logits;
+    const Tensor p = ncsam_probabilities(z);
+    // Drawn even when s(t) = 0, so runs that differ only in kappa share one random stream.
+    const Tensor chosen = gumbel_top_k(log(p), m, generator_);
+    targets = observed_target ? input.labels : runner_up_labels(z, input.labels);
+    weights = zeros({batch}, z.dtype(), z.device());
+    const Tensor share = full({m}, 1.0 / static_cast<double>(m), z.dtype(), z.device());
+    backend_of(weights).index_add_rows(share, chosen, weights);  // 1/m on the chosen rows, 0 elsewhere
+    result.chosen = chosen;
+    result.temporary_labels = index_select(targets, chosen);
+    if (input.observe && input.clean_labels.defined())
+      result.chosen_wrong_share =
+          wrong_share(index_select(input.labels, chosen), index_select(input.clean_labels, chosen));
+  }
+  if (!computes_g_star(input)) {  // s(t) = 0: e is SAM's exactly, g* is not computed
+    result.comp_ratio = 0.0;
+    normalised_ascent(g_, grad_norm);
+    return;
+  }
+  // g* = grad of the mean CE of the chosen rows against their targets.
+  backprop_weighted_loss(pass1, targets, weights, config_.subset_label_smoothing, aux_);
+  const double aux_norm = std::sqrt(dot_value(aux_, aux_));
+  result.aux_grad_norm = aux_norm;
+  // e = a g + b g*: b = sign s(t) (raw) or sign rho s(t) / (|g*| + eps) (normalized).
+  const double magnitude = config_.ncsam_scale == "normalized"
+                               ? rho * result.s_t / (aux_norm + kNormEpsilon)
+                               : result.s_t;
+  result.comp_ratio = rho > 0 ? magnitude * aux_norm / rho : kNaN;
   const double a = rho / (grad_norm + kNormEpsilon);
-  const double b = static_cast<double>(config_.sign) * result.s_t;
-  backend.perturb(w, e_, g_, Tensor(), a, have_aux ? aux_ : Tensor(), b, /*apply=*/false);
+  const double b = static_cast<double>(config_.sign) * magnitude;
+  Tensor w = flat_.params();
+  backend_of(w).perturb(w, e_, g_, Tensor(), a, aux_, b, /*apply=*/false);
   double e_norm = std::sqrt(dot_value(e_, e_));
   if (config_.project && e_norm > rho) {
     NoGrad no_grad;
@@ -110,7 +128,8 @@ void Ncsam::add_dump_entries(NamedTensors& tensors, const StepResult& result) co
   if (result.chosen.defined()) {
     tensors.emplace_back("ncsam.chosen", result.chosen);
     tensors.emplace_back("ncsam.temporary_labels", result.temporary_labels);
-    if (aux_.defined()) tensors.emplace_back("ncsam.g_star", aux_);
+    // g* only when this step computed it (aux_ may hold an earlier step's).
+    if (aux_.defined() && !std::isnan(result.aux_grad_norm)) tensors.emplace_back("ncsam.g_star", aux_);
   }
 }
 

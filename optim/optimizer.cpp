@@ -44,6 +44,16 @@ double cosine(const Tensor& a, const Tensor& b, double norm_a, double norm_b) {
   return dot_value(a, b) / (norm_a * norm_b);
 }
 
+double wrong_share(const Tensor& observed, const Tensor& clean) {
+  BASIN_CHECK(observed.defined() && clean.defined() && observed.numel() == clean.numel() &&
+                  observed.numel() > 0,
+              "wrong_share: observed and clean labels must be non-empty and of one length");
+  NoGrad no_grad;
+  // Class indices are exact in f32; the comparison kernels take floating operands.
+  const Tensor same = compare(BinaryOp::Eq, observed.to(DType::F32), clean.to(DType::F32));
+  return 1.0 - mean(same).item();
+}
+
 Optimizer::Optimizer(const OptimConfig& config, FlatParams& flat, SampleTracker* tracker)
     : config_(config), flat_(flat), tracker_(tracker), generator_(config.seed) {
   validate(config_);
@@ -128,6 +138,11 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
                 input.indices.str());
   BASIN_CHECK(!tracker_ || input.indices.defined(),
               "optimizer.step: a sample tracker is attached, so StepInput.indices is required");
+  if (input.clean_labels.defined())
+    BASIN_CHECK(input.clean_labels.dtype() == DType::I64 && input.clean_labels.dim() == 1 &&
+                    input.clean_labels.numel() == batch && input.clean_labels.device() == device,
+                "optimizer.step: clean_labels must be i64 [", batch, "] on ", device.str(), ", got ",
+                input.clean_labels.str());
   BASIN_CHECK(input.micro_batches >= 1 && input.micro_batches <= batch,
               "optimizer.step: micro_batches must be in [1, ", batch, "], got ",
               input.micro_batches);
@@ -281,6 +296,8 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
     r.cos_g_g2 = cosine(g_, g2_, r.grad_norm, r.descent_grad_norm);
     if (!std::isnan(r.aux_grad_norm)) r.cos_g_aux = cosine(g_, aux_, r.grad_norm, r.aux_grad_norm);
   }
+  if (input.observe && input.clean_labels.defined())
+    r.batch_wrong_share = wrong_share(input.labels, input.clean_labels);
   ++steps_taken_;
   consecutive_skips_ = 0;
   r.consecutive_skips = 0;

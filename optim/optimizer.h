@@ -45,8 +45,12 @@ struct StepInput {
   double progress = 0;  // t = epoch / total_epochs in [0, 1], fractional within the epoch (NCSAM s(t))
   int64_t step = 0;     // global iteration, drives the learning-rate schedule
   int64_t micro_batches = 1;  // > 1: gradient accumulation over that many parts (MicroClosure)
-  bool observe = true;  // compute cos(g, e), cos(g, g*), cos(g, g2) (three extra arena reductions); norms are always computed
+  bool observe = true;  // compute cos(g, e), cos(g, g*), cos(g, g2) (three extra arena reductions) and the wrong shares; norms are always computed
   std::string dump_path;  // non-empty: write this step's buffers to a safetensors file (docs/optimizers.md, "Step dumps")
+  // Optional i64 [B] on the model's device: the true labels, read only for the
+  // wrong-share observables (never trained on). Last, so brace-initialised
+  // inputs keep their meaning.
+  Tensor clean_labels;
 };
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -65,6 +69,9 @@ struct StepResult {
   double cos_g_e = kNaN;         // cos(g, e)                  (observe)
   double cos_g_aux = kNaN;       // cos(g, g*) / cos(g, g_C)   (observe)
   double cos_g_g2 = kNaN;        // cos(g, g2)                 (observe)
+  double comp_ratio = kNaN;      // NCSAM: |compensation term| / rho, before the projection (raw: s(t)|g*|/rho; normalized: ~s(t))
+  double batch_wrong_share = kNaN;   // share of the batch with observed != clean label (observe, clean_labels given)
+  double chosen_wrong_share = kNaN;  // NCSAM: the same share among the chosen rows (observe, clean_labels given)
   bool perturbed = false;        // a second pass ran (false for SGD and during warm-up)
   bool fallback = false;         // CA-SAM: no likely-clean sample in the batch -> SAM ascent
   int64_t num_clean = -1;        // CA-SAM: likely-clean samples in the batch
@@ -73,7 +80,7 @@ struct StepResult {
   int64_t consecutive_skips = 0;
   int64_t total_skips = 0;
   Tensor chosen;                 // NCSAM: positions in the batch of the m chosen samples, i64 [m]
-  Tensor temporary_labels;       // NCSAM: their temporary labels y_hat, i64 [m]
+  Tensor temporary_labels;       // NCSAM: the labels g* was taken toward, i64 [m]: y_hat, or the observed labels with ncsam_target = observed
   Tensor clean_mask;             // CA-SAM: 0/1 [B] likely-clean members of the batch
 };
 
@@ -178,5 +185,7 @@ class Optimizer {
 
 // cos(a, b) = <a, b> / (|a| |b|); NaN when either norm is 0.
 double cosine(const Tensor& a, const Tensor& b, double norm_a = -1, double norm_b = -1);
+// Share of positions where the observed label differs from the clean one (i64 tensors, same length).
+double wrong_share(const Tensor& observed, const Tensor& clean);
 
 }  // namespace basin::optim

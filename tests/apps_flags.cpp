@@ -65,6 +65,10 @@ TEST_CASE("apps: unknown flags and malformed values are errors naming the flag")
   CHECK(error_of({"--augment=maybe"}).find("--augment") != std::string::npos);
   CHECK(error_of({"--epochs"}).find("--epochs") != std::string::npos);  // value missing
   CHECK(error_of({"stray"}).find("stray") != std::string::npos);
+  CHECK(error_of({"--optimizer=ncsam", "--ncsam-scale=unit"}).find("--ncsam-scale") != std::string::npos);
+  CHECK(error_of({"--optimizer=ncsam", "--ncsam-target=clean"}).find("--ncsam-target") != std::string::npos);
+  CHECK(error_of({"--optimizer=ncsam", "--sign=2"}).find("--sign") != std::string::npos);
+  CHECK(error_of({"--optimizer=ncsam", "--ncsam-scale=normalized", "--ncsam-target=observed"}).empty());
   CHECK(error_of({"--epochs=3", "--optimizer=sam", "--rho=0.1"}).empty());
 }
 

@@ -21,12 +21,17 @@ constexpr int64_t kDataset = 16;
 constexpr double kTol = 1e-10;
 
 struct Data {
-  Tensor x, y;  // all samples
+  Tensor x, y;  // all samples; y the observed labels
+  Tensor clean;  // the true labels: y with every third label moved to the next class
 };
 
 Data make_data(uint64_t seed) {
   Generator gen(seed);
-  return {random_images(kDataset, gen), random_labels(kDataset, gen)};
+  Data d{random_images(kDataset, gen), random_labels(kDataset, gen), Tensor()};
+  std::vector<int64_t> clean = d.y.to_vector<int64_t>();
+  for (size_t i = 0; i < clean.size(); i += 3) clean[i] = (clean[i] + 1) % kClasses;
+  d.clean = from_vector<int64_t>(clean, {kDataset});
+  return d;
 }
 
 const std::vector<std::vector<int64_t>>& batch_indices() {
@@ -63,7 +68,16 @@ struct RefStep {
   std::vector<int64_t> chosen, temporary;
   bool fallback = false, projected = false;
   double unprojected_norm = 0;
+  double comp_ratio = NAN;  // |compensation term| / rho (NCSAM)
+  double batch_wrong_share = NAN, chosen_wrong_share = NAN;
 };
+
+double share_of_wrong(const std::vector<int64_t>& rows, const std::vector<int64_t>& observed,
+                      const std::vector<int64_t>& clean) {
+  int64_t wrong = 0;
+  for (int64_t r : rows) wrong += observed[static_cast<size_t>(r)] != clean[static_cast<size_t>(r)];
+  return static_cast<double>(wrong) / static_cast<double>(rows.size());
+}
 
 // The reference: docs/algorithms.md written out with std::vector<double>.
 class Reference {
@@ -109,12 +123,18 @@ class Reference {
     const int64_t B = static_cast<int64_t>(idx.size());
     Tensor x = index_select(data_.x, from_vector<int64_t>(idx, {B}));
     const std::vector<int64_t> all_labels = data_.y.to_vector<int64_t>();
-    std::vector<int64_t> lab;
-    for (int64_t i : idx) lab.push_back(all_labels[static_cast<size_t>(i)]);
+    const std::vector<int64_t> all_clean = data_.clean.to_vector<int64_t>();
+    std::vector<int64_t> lab, clean_lab, every_row;
+    for (int64_t i : idx) {
+      lab.push_back(all_labels[static_cast<size_t>(i)]);
+      clean_lab.push_back(all_clean[static_cast<size_t>(i)]);
+      every_row.push_back(static_cast<int64_t>(every_row.size()));
+    }
     const double ls = cfg_.label_smoothing;
     const double rho = resolved_rho(cfg_);
     const double eps = 1e-12;
     RefStep out;
+    out.batch_wrong_share = share_of_wrong(every_row, lab, clean_lab);
     Vec logits;
     out.g = grad_over(w_, x, lab, {}, ls, &logits);
     const size_t P = w_.size();
@@ -157,12 +177,23 @@ class Reference {
       std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return key[a] > key[b]; });
       const int64_t m = static_cast<int64_t>(std::floor(cfg_.r_flip * B));
       out.chosen.assign(order.begin(), order.begin() + m);
-      for (int64_t c : out.chosen) out.temporary.push_back(yhat[c]);
-      out.aux = grad_over(w_, x, yhat, out.chosen, cfg_.subset_label_smoothing);
+      // ncsam_target: the temporary labels, or the observed ones
+      const std::vector<int64_t>& target = cfg_.ncsam_target == "observed" ? lab : yhat;
+      for (int64_t c : out.chosen) out.temporary.push_back(target[c]);
+      out.chosen_wrong_share = share_of_wrong(out.chosen, lab, clean_lab);
       const double r = 2.0 * (3.0 - 2.0 * t) * t * t;
       const double s = cfg_.kappa * std::min(r, 1.0);
       const double a = rho / (norm(out.g) + eps);
-      for (size_t i = 0; i < P; ++i) e[i] = a * out.g[i] + cfg_.sign * s * out.aux[i];
+      for (size_t i = 0; i < P; ++i) e[i] = a * out.g[i];
+      out.comp_ratio = 0;
+      if (s > 0) {  // with s(t) = 0 there is no g* and e is SAM's
+        out.aux = grad_over(w_, x, target, out.chosen, cfg_.subset_label_smoothing);
+        const double aux_norm = norm(out.aux);
+        // ncsam_scale: the term s g* (raw) or rho s g* / |g*| (normalized)
+        const double c = cfg_.ncsam_scale == "normalized" ? rho * s / (aux_norm + eps) : s;
+        for (size_t i = 0; i < P; ++i) e[i] += cfg_.sign * c * out.aux[i];
+        out.comp_ratio = c * aux_norm / rho;
+      }
       out.unprojected_norm = norm(e);
       if (cfg_.project && out.unprojected_norm > rho) {
         out.projected = true;
@@ -253,6 +284,7 @@ std::vector<RefStep> compare_with_reference(const OptimConfig& cfg, int64_t part
     const Tensor x = index_select(data.x, indices);
     StepInput in;
     in.labels = index_select(data.y, indices);
+    in.clean_labels = index_select(data.clean, indices);
     in.indices = indices;
     in.epoch = 0;
     in.progress = progress[k];
@@ -291,6 +323,23 @@ std::vector<RefStep> compare_with_reference(const OptimConfig& cfg, int64_t part
       CHECK(r.fallback == expect.fallback);
       CHECK(r.num_clean == (expect.fallback ? 0 : static_cast<int64_t>(
                                                       std::count_if(idx.begin(), idx.end(), [&](int64_t i) { return clean[i]; }))));
+    }
+    CHECK(r.batch_wrong_share == doctest::Approx(expect.batch_wrong_share).epsilon(1e-6));
+    if (cfg.method == "ncsam") {
+      CHECK(r.chosen_wrong_share == doctest::Approx(expect.chosen_wrong_share).epsilon(1e-6));
+      CHECK(r.comp_ratio == doctest::Approx(expect.comp_ratio).epsilon(1e-10));
+      if (expect.aux.empty()) {
+        CHECK(std::isnan(r.aux_grad_norm));  // g* skipped
+        CHECK(std::isnan(r.cos_g_aux));
+      } else {
+        CHECK(r.aux_grad_norm == doctest::Approx(norm(expect.aux)).epsilon(1e-10));
+        double dot = 0;
+        for (size_t i = 0; i < expect.g.size(); ++i) dot += expect.g[i] * expect.aux[i];
+        CHECK(r.cos_g_aux == doctest::Approx(dot / (norm(expect.g) * norm(expect.aux))).epsilon(1e-10));
+      }
+    } else {
+      CHECK(std::isnan(r.chosen_wrong_share));
+      CHECK(std::isnan(r.comp_ratio));
     }
     if (cfg.momentum != 0) CHECK(max_abs_diff(to_vec(opt->momentum()), expect.m) < kTol);
     CHECK(max_abs_diff(to_vec(flat.params()), expect.w) < kTol);
@@ -391,6 +440,61 @@ TEST_CASE("optim: NCSAM with a small kappa (no projection needed) matches the re
   c.r_flip = 0.25;
   c.nesterov = true;
   compare_with_reference(c);
+}
+
+TEST_CASE("optim: NCSAM normalized compensation, sign +1 with projection, matches the reference") {
+  OptimConfig c = base_config("ncsam");
+  c.rho = 0.05;
+  c.kappa = 0.8;
+  c.r_flip = 0.4;
+  c.ncsam_scale = "normalized";
+  const auto steps = compare_with_reference(c);
+  bool projected = false;
+  for (const auto& s : steps) {
+    projected = projected || s.projected;
+    CHECK(s.comp_ratio > 0.2);  // about s(t): 0.8 * {0.432, 0.7, 1}
+  }
+  CHECK(projected);
+}
+
+TEST_CASE("optim: NCSAM normalized compensation, sign -1 without projection, matches the reference") {
+  OptimConfig c = base_config("ncsam");
+  c.rho = 0.1;
+  c.kappa = 0.6;
+  c.sign = -1;
+  c.project = false;
+  c.r_flip = 0.3;
+  c.ncsam_scale = "normalized";
+  const auto steps = compare_with_reference(c);
+  // the term is rho s(t) g*/|g*|: its norm is s(t) rho whatever |g*| is
+  const double progress[3] = {0.3, 0.45, 0.8};
+  for (size_t k = 0; k < steps.size(); ++k)
+    CHECK(steps[k].comp_ratio == doctest::Approx(ncsam_strength(progress[k], 0.6)).epsilon(1e-9));
+}
+
+TEST_CASE("optim: NCSAM with g* toward the observed labels matches the reference") {
+  OptimConfig c = base_config("ncsam");
+  c.rho = 0.05;
+  c.kappa = 0.5;
+  c.r_flip = 0.5;
+  c.ncsam_target = "observed";
+  c.subset_label_smoothing = 0.1;
+  compare_with_reference(c);
+  c.ncsam_scale = "normalized";
+  c.sign = -1;
+  compare_with_reference(c, 2);  // with gradient accumulation too
+}
+
+TEST_CASE("optim: NCSAM with kappa 0 draws its rows but takes no g* (matches the reference)") {
+  OptimConfig c = base_config("ncsam");
+  c.rho = 0.05;
+  c.kappa = 0;
+  c.r_flip = 0.4;
+  for (const auto& s : compare_with_reference(c)) {
+    CHECK(s.aux.empty());
+    CHECK(s.chosen.size() == 3);
+    CHECK(s.comp_ratio == 0.0);
+  }
 }
 
 TEST_CASE("optim: CA-SAM matches the reference, including the SAM fallback") {
