@@ -4,7 +4,7 @@
 #   make test     install missing packages, build, run every test suite
 #   make bench    CPU benchmark next to PyTorch (python3-torch)
 #   make check-portable   build and test the AVX2 (x86-64-v3) and generic CPU kernels
-#   make check-reference   compare forward/backward with PyTorch
+#   make check-reference   compare forward/backward, plain state_dicts and step replays with PyTorch
 #   make check-report      render a `basin report` page in headless chromium
 #   make check-aarch64     cross-build for aarch64, run the suites under qemu
 #   make sanitize  ASan+UBSan build (clang) in build-sanitize/, every suite and

@@ -1,6 +1,7 @@
 // Training checkpoints; see checkpoint.h.
 #include "apps/checkpoint.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -89,6 +90,80 @@ Checkpoint load_checkpoint(const std::string& path) {
     fail(cat("checkpoint '", path, "' is unreadable or corrupt: ", e.what()));
   }
   return ck;
+}
+
+namespace {
+
+// "--model, --width and --num-classes" style list.
+std::string join_flags(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+  return out;
+}
+
+}  // namespace
+
+ModelWeights load_model_weights(const std::string& path, const ModelSpec& given) {
+  ModelWeights w;
+  w.file = load_checkpoint(path);
+  const Checkpoint& ck = w.file;
+  // A basin checkpoint names its model in the metadata; anything else is taken
+  // as a plain state_dict, whatever metadata it carries.
+  w.plain = !ck.has_meta("model");
+  if (w.plain) {
+    std::vector<std::string> missing;
+    if (given.model.empty()) missing.push_back("--model");
+    if (!(given.width > 0)) missing.push_back("--width");
+    if (given.num_classes <= 0) missing.push_back("--num-classes");
+    BASIN_CHECK(missing.empty(), "'", path,
+                "' is a plain state_dict (no basin metadata naming its model): give ", join_flags(missing));
+    w.spec = given;
+    w.state = ck.tensors;
+    return w;
+  }
+  w.spec.model = ck.meta("model");
+  w.spec.width = ck.meta_f64("width");
+  w.spec.num_classes = ck.meta_i64("num_classes");
+  w.in_channels = ck.meta_i64("in_channels");
+  BASIN_CHECK(given.model.empty() || given.model == w.spec.model, "checkpoint '", path, "' holds a ",
+              w.spec.model, ", but --model says ", given.model);
+  BASIN_CHECK(!(given.width > 0) || std::abs(given.width - w.spec.width) <= 1e-12 * w.spec.width,
+              "checkpoint '", path, "' holds width ", w.spec.width, ", but --width says ", given.width);
+  BASIN_CHECK(given.num_classes <= 0 || given.num_classes == w.spec.num_classes, "checkpoint '", path,
+              "' holds a model with ", w.spec.num_classes, " classes, but ", given.num_classes,
+              " are asked for (--num-classes, or the dataset's)");
+  w.state = ck.model_state();
+  return w;
+}
+
+void Checkpoint::load_model(nn::Module& model) const {
+  const NamedTensors state = model_state();  // names the file itself when it fails
+  try {
+    nn::load_state_dict(model, state);
+  } catch (const Error& e) {
+    fail(cat("checkpoint '", path, "': ", e.what()));
+  }
+}
+
+void load_weights_into(nn::Module& model, const ModelWeights& weights) {
+  if (!weights.plain) return weights.file.load_model(model);
+  try {
+    nn::load_state_dict(model, weights.state);
+  } catch (const Error& e) {
+    bool prefixed = !weights.state.empty();
+    for (const auto& entry : weights.state) prefixed = prefixed && entry.first.rfind(kModelPrefix, 0) == 0;
+    fail(cat("plain state_dict '", weights.file.path, "' does not fit a ", weights.spec.model, " of width ",
+             weights.spec.width, " with ", weights.spec.num_classes, " classes: ", e.what(),
+             prefixed ? cat("\n(every name starts with '", kModelPrefix, "': strip that prefix)") : ""));
+  }
+}
+
+std::string init_model(nn::Module& model, const std::string& path, const ModelSpec& spec) {
+  const ModelWeights weights = load_model_weights(checkpoint_path(path), spec);
+  load_weights_into(model, weights);
+  return cat("initial weights: ", weights.state.size(), " tensors from ",
+             weights.plain ? "plain state_dict '" : "checkpoint '", weights.file.path, "'");
 }
 
 std::string checkpoint_path(const std::string& dir_or_file) {

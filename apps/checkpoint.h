@@ -6,6 +6,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/safetensors.h"
 #include "nn/module.h"
@@ -30,6 +31,8 @@ struct Checkpoint {
   const Tensor& tensor(const std::string& name) const;
   // The model's state_dict (prefix stripped).
   NamedTensors model_state() const;
+  // Loads model_state() into `model`; one error naming the file once.
+  void load_model(nn::Module& model) const;
   // Every tensor not under "model." (the optimizer's and trainer's state).
   NamedTensors other_tensors() const;
   // The run's flags as saved (flag name -> value).
@@ -43,6 +46,38 @@ void save_checkpoint(const std::string& path, nn::Module& model, const NamedTens
 // Validates the whole file (core/safetensors) and wraps any problem in an error
 // that names the checkpoint.
 Checkpoint load_checkpoint(const std::string& path);
+
+// The model a weights file is meant for. Empty model, width 0, num_classes 0: not given.
+struct ModelSpec {
+  std::string model;
+  double width = 0;
+  int64_t num_classes = 0;
+};
+
+// Model weights from either kind of file (docs/state_dict.md, "Plain state_dict files"):
+// a basin training checkpoint ("model.*" tensors, the model named in its metadata) or a
+// plain PyTorch state_dict saved with safetensors (unprefixed names, no metadata needed).
+struct ModelWeights {
+  Checkpoint file;
+  bool plain = false;        // a plain state_dict: the whole file is the model's state
+  ModelSpec spec;            // resolved: from the metadata, or `given` for a plain file
+  int64_t in_channels = 0;   // from the metadata; 0 for a plain file (the dataset decides)
+  NamedTensors state;        // the model's state_dict, prefix stripped
+};
+
+// Reads `path` and resolves the model before anything is computed. A checkpoint's
+// metadata wins, and a given field that disagrees with it is refused naming the flag
+// and both values; a plain file needs every field of `given` and the refusal names
+// the flags missing (--model, --width, --num-classes).
+ModelWeights load_model_weights(const std::string& path, const ModelSpec& given);
+
+// Copies the weights into `model`; one error names the file once and lists every
+// tensor missing, unexpected or of another shape (expected vs found).
+void load_weights_into(nn::Module& model, const ModelWeights& weights);
+
+// `basin train --init`: loads the weights of `path` into `model`, built as `spec`
+// (a checkpoint's model must agree with it). Returns the line to print.
+std::string init_model(nn::Module& model, const std::string& path, const ModelSpec& spec);
 
 // A directory holding kCheckpointFile, or the file itself.
 std::string checkpoint_path(const std::string& dir_or_file);

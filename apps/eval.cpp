@@ -1,6 +1,7 @@
-// `basin eval`: accuracy (overall and per class) of a training checkpoint on a
-// dataset split, printed as a table and a JSON line; optionally every logit
-// as a .npy file. The model is rebuilt from the checkpoint's metadata.
+// `basin eval`: accuracy (overall and per class) of model weights on a dataset
+// split: a table on stderr, one JSON line on stdout, optionally every logit as
+// a .npy file. The model is rebuilt from the checkpoint's metadata, or from
+// --model/--width/--num-classes for a plain PyTorch state_dict.
 #include <omp.h>
 
 #include <cstdio>
@@ -15,13 +16,19 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "nn/models.h"
-#include "nn/state_dict.h"
 
 namespace basin::apps {
 
 int eval_main(int argc, char** argv) {
-  Flags f("eval", "Accuracy of a training checkpoint on a dataset split (eval-mode BatchNorm, clean labels).");
-  f.add("checkpoint", "", "checkpoint file, or a run directory holding checkpoint.safetensors (required)");
+  Flags f("eval",
+          "Accuracy of model weights on a dataset split (eval-mode BatchNorm, clean labels).\n"
+          "The weights are a basin training checkpoint, or a plain PyTorch state_dict saved with\n"
+          "safetensors (then give --model, --width, --num-classes and --dataset). The table goes\n"
+          "to stderr, one JSON line to stdout.");
+  f.add("checkpoint", "", "checkpoint or plain state_dict file, or a run directory holding checkpoint.safetensors (required)");
+  f.add("model", "", "plain state_dict: its model (resnet18, resnet20, ...); a checkpoint's must agree");
+  f.add("width", "0", "plain state_dict: its width multiplier; a checkpoint's must agree (0: not given)");
+  f.add("num-classes", "0", "plain state_dict: its number of classes; a checkpoint's must agree (0: not given)");
   f.add("dataset", "", std::string("dataset: ") + dataset_spec_forms() + " (default: the run's)");
   f.add("split", "test", "train | test");
   f.add("limit", "0", "only the first N images of the split (0: all)");
@@ -38,71 +45,88 @@ int eval_main(int argc, char** argv) {
   BASIN_CHECK(batch_size > 0, "flag --batch-size: must be > 0, got ", batch_size);
   const int64_t threads = f.i64("threads");
   BASIN_CHECK(threads >= 0, "flag --threads: must be >= 0, got ", threads);
+  BASIN_CHECK(f.f64("width") >= 0, "flag --width: must be > 0 (or 0: not given), got ", f.f64("width"));
+  BASIN_CHECK(f.i64("num-classes") >= 0, "flag --num-classes: must be > 1 (or 0: not given), got ",
+              f.i64("num-classes"));
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
   const Device device = Device::parse(f.str("device"));
   BASIN_CHECK(has_backend(device.type), "device '", f.str("device"), "' is not available in this build");
 
-  const Checkpoint ck = load_checkpoint(checkpoint_path(f.str("checkpoint")));
-  const std::string model_name = ck.meta("model");
-  const double width = ck.meta_f64("width");
-  const int64_t classes = ck.meta_i64("num_classes");
-  const int64_t channels = ck.meta_i64("in_channels");
-  std::vector<double> mean = split_doubles(ck.meta("normalization.mean"), "checkpoint normalization.mean");
-  std::vector<double> stdev = split_doubles(ck.meta("normalization.std"), "checkpoint normalization.std");
-  const std::string dataset_spec = f.str("dataset").empty() ? ck.meta("train.dataset") : f.str("dataset");
-  // The run's folder conversions (resize, channels) unless flags say otherwise;
-  // its constants are the checkpoint's, which --mean/--std replace.
+  // Everything the file has to say is read before any work, so a bad file
+  // fails here and not after the results.
+  const ModelWeights weights =
+      load_model_weights(checkpoint_path(f.str("checkpoint")), {f.str("model"), f.f64("width"), f.i64("num-classes")});
+  const Checkpoint& ck = weights.file;
+  std::vector<double> mean, stdev;  // the checkpoint's constants; a plain file's come from the dataset
+  std::string dataset_spec = f.str("dataset");
+  int64_t epoch = -1;
   DatasetOptions run_options;
-  if (ck.has_meta("train.normalization")) run_options = parse_dataset_options(ck.meta("train.normalization"));
-  run_options.mean.clear();
-  run_options.std.clear();
-  if (dataset_spec.rfind("folder:", 0) != 0) {  // the run's folder conversions mean nothing elsewhere
-    run_options.resize_width = run_options.resize_height = 0;
-    run_options.channels = 0;
+  if (weights.plain) {
+    BASIN_CHECK(!dataset_spec.empty(), "'", ck.path,
+                "' is a plain state_dict, which does not say what it was trained on: give --dataset");
+  } else {
+    mean = split_doubles(ck.meta("normalization.mean"), cat("checkpoint '", ck.path, "': metadata 'normalization.mean'"));
+    stdev = split_doubles(ck.meta("normalization.std"), cat("checkpoint '", ck.path, "': metadata 'normalization.std'"));
+    epoch = ck.meta_i64("epoch");
+    if (dataset_spec.empty()) dataset_spec = ck.meta("train.dataset");
+    // The run's folder conversions (resize, channels) unless flags say otherwise;
+    // its constants are the checkpoint's, which --mean/--std replace.
+    if (ck.has_meta("train.normalization")) run_options = parse_dataset_options(ck.meta("train.normalization"));
+    run_options.mean.clear();
+    run_options.std.clear();
+    if (dataset_spec.rfind("folder:", 0) != 0) {  // the run's folder conversions mean nothing elsewhere
+      run_options.resize_width = run_options.resize_height = 0;
+      run_options.channels = 0;
+    }
   }
   const DatasetOptions options = dataset_options_from_flags(f, run_options);
+  const bool dump = !f.str("dump-logits").empty();
+  if (dump) check_npy_destination(f.str("dump-logits"));
 
   const data::Dataset ds = load_dataset(dataset_spec, f.str("split"), limit, options);
-  if (!options.mean.empty()) mean = ds.mean;
-  if (!options.std.empty()) stdev = ds.std;
+  const bool given_constants = !options.mean.empty() || !options.std.empty();
+  if (weights.plain || !options.mean.empty()) mean = ds.mean;
+  if (weights.plain || !options.std.empty()) stdev = ds.std;
   if (!ds.provenance.empty()) std::fprintf(stderr, "%s\n", ds.provenance.c_str());
   std::fprintf(stderr, "normalised with mean [%s], std [%s] (%s)\n", format_constants(mean).c_str(),
                format_constants(stdev).c_str(),
-               options.mean.empty() && options.std.empty() ? "the checkpoint's constants" : "--mean/--std given");
+               given_constants   ? "--mean/--std given"
+               : weights.plain ? "the dataset's constants"
+                               : "the checkpoint's constants");
+  const int64_t classes = weights.spec.num_classes;
+  const int64_t channels = weights.plain ? ds.channels() : weights.in_channels;
   BASIN_CHECK(ds.num_classes == classes && ds.channels() == channels, "dataset '", dataset_spec, "' has ",
-              ds.num_classes, " classes and ", ds.channels(), " channels; the checkpoint's model expects ",
+              ds.num_classes, " classes and ", ds.channels(), " channels; the model of '", ck.path, "' expects ",
               classes, " and ", channels);
-  auto model = nn::make_model(model_name, classes, channels, width, uint64_t{0});
-  try {
-    nn::load_state_dict(*model, ck.model_state());
-  } catch (const Error& e) {
-    fail(cat("checkpoint '", ck.path, "': ", e.what()));
-  }
+  auto model = nn::make_model(weights.spec.model, classes, channels, weights.spec.width, uint64_t{0});
+  load_weights_into(*model, weights);
   model->to(device);
-  const bool dump = !f.str("dump-logits").empty();
   const EvalResult r = evaluate(*model, ds, normalization_spec(mean, stdev), device, batch_size, dump);
 
-  std::printf("%s %s split, %lld images: accuracy %.2f%% (%lld correct), loss %.4f\n", dataset_spec.c_str(),
-              f.str("split").c_str(), static_cast<long long>(r.samples), 100 * r.accuracy,
-              static_cast<long long>(r.correct), r.loss);
+  // The table is for people (stderr); stdout carries exactly one JSON line.
+  std::fprintf(stderr, "%s %s split, %lld images: accuracy %.2f%% (%lld correct), loss %.4f\n",
+               dataset_spec.c_str(), f.str("split").c_str(), static_cast<long long>(r.samples), 100 * r.accuracy,
+               static_cast<long long>(r.correct), r.loss);
   std::vector<double> per_class;
   for (size_t c = 0; c < r.class_samples.size(); ++c) {
     per_class.push_back(r.class_accuracy(c));
     const std::string name = c < ds.class_names.size() ? ds.class_names[c] : std::to_string(c);
-    std::printf("  class %3zu %-14s %6.2f%%  (%lld images)\n", c, name.c_str(), 100 * r.class_accuracy(c),
-                static_cast<long long>(r.class_samples[c]));
+    std::fprintf(stderr, "  class %3zu %-14s %6.2f%%  (%lld images)\n", c, name.c_str(), 100 * r.class_accuracy(c),
+                 static_cast<long long>(r.class_samples[c]));
   }
   if (dump) {
     write_npy_f32(f.str("dump-logits"), r.logits);
-    std::printf("logits [%lld, %lld] written to %s\n", static_cast<long long>(r.samples),
-                static_cast<long long>(classes), f.str("dump-logits").c_str());
+    std::fprintf(stderr, "logits [%lld, %lld] written to %s\n", static_cast<long long>(r.samples),
+                 static_cast<long long>(classes), f.str("dump-logits").c_str());
   }
   JsonObject line;
-  line.add("type", "eval").add("checkpoint", ck.path).add("dataset", dataset_spec).add("split", f.str("split"))
+  line.add("type", "eval").add("checkpoint", ck.path).add("weights", weights.plain ? "plain" : "checkpoint")
+      .add("model", weights.spec.model).add("dataset", dataset_spec).add("split", f.str("split"))
       .add("samples", r.samples).add("correct", r.correct).add("accuracy", r.accuracy).add("loss", r.loss)
-      .add("class_accuracy", per_class).add("class_samples", r.class_samples)
-      .add("epoch", ck.meta_i64("epoch"));
+      .add("class_accuracy", per_class).add("class_samples", r.class_samples);
+  if (!weights.plain) line.add("epoch", epoch);
   std::printf("%s\n", line.str().c_str());
+  std::fflush(stdout);
   return 0;
 }
 

@@ -1,7 +1,12 @@
 // .npy v1.0 writer; see npy.h.
 #include "apps/npy.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <filesystem>
 #include <cstring>
 #include <vector>
 
@@ -27,6 +32,20 @@ std::string npy_header_f32(const Shape& shape) {
   header += static_cast<char>(dict.size() & 0xff);
   header += static_cast<char>((dict.size() >> 8) & 0xff);
   return header + dict;
+}
+
+void check_npy_destination(const std::string& path) {
+  namespace fs = std::filesystem;
+  BASIN_CHECK(!path.empty(), "npy output: empty path");
+  BASIN_CHECK(!fs::is_directory(path), "npy output '", path, "' is a directory; give a file name");
+  const fs::path parent = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+  BASIN_CHECK(fs::is_directory(parent), "npy output '", path, "': folder '", parent.string(), "' does not exist");
+  const fs::path probe = parent / cat(".basin-write-probe-", ::getpid());
+  std::FILE* f = std::fopen(probe.c_str(), "wb");
+  BASIN_CHECK(f != nullptr, "npy output '", path, "': cannot create a file in '", parent.string(),
+              "': ", std::strerror(errno));
+  std::fclose(f);
+  std::remove(probe.c_str());
 }
 
 void write_npy_f32(const std::string& path, const Tensor& values) {

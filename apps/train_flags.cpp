@@ -58,6 +58,7 @@ void declare_train_flags(Flags& f) {
   f.section("model");
   f.add("model", "resnet20", "architecture: " + model_list());
   f.add("width", "1", "channel-width multiplier (e.g. 0.5 halves every layer)");
+  f.add("init", "", "initial weights: a basin checkpoint or a plain PyTorch state_dict in safetensors (fresh optimizer)");
   f.section("data");
   f.add("dataset", "fmnist", std::string("training data: ") + dataset_spec_forms());
   f.add("train-limit", "0", "use only the first N training images (0: all)");
@@ -90,7 +91,7 @@ void declare_train_flags(Flags& f) {
   f.add("out", "", "run directory (run.jsonl, checkpoint, summary.json); default runs/<date-time>");
   f.add("resume", "", "continue the run in this directory (or from this checkpoint file)");
   f.add("log-every", "50", "a JSON step line in run.jsonl every k steps (0: none)");
-  f.add("dump-step", "-1", "write the optimizer buffers of this global step to step_N.safetensors (-1: none)");
+  f.add("dump-step", "-1", "dump this global step (batch, weights, momentum, scalars, g, e, g2) to step_N.safetensors (-1: none)");
   f.add("eval-every", "1", "test accuracy every k epochs (and always after the last)");
   f.add("eval-batch-size", "256", "batch size of the test evaluation");
   f.add("stop-after", "0", "stop (with a checkpoint) after this many epochs of this invocation (0: run to the end)");
@@ -180,6 +181,7 @@ TrainConfig train_config_from_flags(const Flags& f) {
   c.log_every = f.i64("log-every");
   BASIN_CHECK(c.log_every >= 0, "flag --log-every: must be >= 0, got ", c.log_every);
   c.dump_step = f.i64("dump-step");
+  c.init = f.str("init");
   c.eval_every = f.i64("eval-every");
   BASIN_CHECK(c.eval_every > 0, "flag --eval-every: must be > 0, got ", c.eval_every);
   c.eval_batch_size = f.i64("eval-batch-size");

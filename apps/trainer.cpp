@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "apps/checkpoint.h"
+#include "apps/step_dump.h"
 #include "apps/dataset_spec.h"
 #include "apps/evaluation.h"
 #include "apps/json_writer.h"
@@ -165,6 +166,8 @@ TrainSummary run_training(const TrainConfig& cfg) {
   auto model = nn::make_model(cfg.model, train.num_classes, train.channels(), cfg.width,
                               derive_seed(cfg.seed, 1));
   model->train();
+  if (!cfg.init.empty() && cfg.resume.empty())
+    progress.line(init_model(*model, cfg.init, {cfg.model, cfg.width, train.num_classes}));
   optim::OptimConfig oc = cfg.optim;
   oc.epochs = cfg.epochs;
   oc.seed = derive_seed(cfg.seed, 4);
@@ -204,8 +207,8 @@ TrainSummary run_training(const TrainConfig& cfg) {
     for (const auto& [key, value] : ident)
       BASIN_CHECK(ck.meta(key) == value, "cannot resume from '", ck.path, "': ", key.substr(6), " was '",
                   ck.meta(key), "' there, but is '", value, "' now");
+    ck.load_model(*model);  // its errors name the checkpoint already
     try {
-      nn::load_state_dict(*model, ck.model_state());
       flat.check_bound();
       NamedTensors optim_state;
       for (const auto& [n, t] : ck.other_tensors())
@@ -279,8 +282,7 @@ TrainSummary run_training(const TrainConfig& cfg) {
       in.step = global_step;
       const bool log_this = cfg.log_every > 0 && global_step % cfg.log_every == 0;
       in.observe = log_this;
-      if (cfg.dump_step >= 0 && global_step == cfg.dump_step)
-        in.dump_path = (std::filesystem::path(cfg.out_dir) / cat("step_", global_step, ".safetensors")).string();
+      if (cfg.dump_step >= 0 && global_step == cfg.dump_step) request_step_dump(in, cfg, x, train.num_classes);
       const optim::StepResult r = opt->step(closure, in);
       const int64_t b = batch.size();
       st.steps += 1;

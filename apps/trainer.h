@@ -36,6 +36,7 @@ struct TrainConfig {
   std::string out_dir = "runs/default";
   std::string resume;               // a run directory or checkpoint file; "" = fresh run
   int64_t log_every = 50;           // JSON step line every k steps (0: never)
+  std::string init;                 // start from these model weights (checkpoint or plain state_dict)
   int64_t dump_step = -1;           // write that global step's optimizer buffers (-1: none)
   int64_t eval_every = 1;           // test evaluation every k epochs (and after the last)
   int64_t stop_after = 0;           // stop after this many epochs of this invocation (0: run to the end)

@@ -4,12 +4,14 @@
 #include "optim/optimizer.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "core/autograd.h"
 #include "core/backend.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "nn/batch_norm.h"
+#include "optim/sam.h"
 
 namespace basin::optim {
 
@@ -156,14 +158,17 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
   r.consecutive_skips = consecutive_skips_;
   r.total_skips = total_skips_;
   Tensor w = flat_.params();
-  Tensor w_before;
-  if (!input.dump_path.empty()) w_before = w.clone();
+  Tensor w_before, momentum_before;
+  if (!input.dump_path.empty()) {
+    w_before = w.clone();
+    if (momentum_.defined()) momentum_before = momentum_.clone();
+  }
   const bool two_pass = second_pass(input);
   const double smoothing = config_.label_smoothing;
   const double inv_batch = 1.0 / static_cast<double>(batch);
   const int64_t parts = input.micro_batches;
   auto dump_and_skip = [&](const std::string& reason) {
-    if (!input.dump_path.empty()) write_dump(input.dump_path, input, r, w_before);
+    if (!input.dump_path.empty()) write_dump(input, r, w_before, momentum_before);
     return skip(r, input, reason);
   };
 
@@ -302,17 +307,19 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
   consecutive_skips_ = 0;
   r.consecutive_skips = 0;
   r.total_skips = total_skips_;
-  if (!input.dump_path.empty()) write_dump(input.dump_path, input, r, w_before);
+  if (!input.dump_path.empty()) write_dump(input, r, w_before, momentum_before);
   return r;
 }
 
-void Optimizer::write_dump(const std::string& path, const StepInput& input, const StepResult& r,
-                           const Tensor& w_before) const {
+void Optimizer::write_dump(const StepInput& input, const StepResult& r, const Tensor& w_before,
+                           const Tensor& momentum_before) const {
   NamedTensors tensors;
   auto add = [&](const std::string& name, const Tensor& t) {
     if (t.defined()) tensors.emplace_back(name, t);
   };
+  add("inputs", input.dump_batch);
   add("w_before", w_before);
+  add("momentum_before", momentum_before);
   add("indices", input.indices);
   add("labels", input.labels);
   add("logits", r.logits);
@@ -324,25 +331,47 @@ void Optimizer::write_dump(const std::string& path, const StepInput& input, cons
   }
   add_dump_entries(tensors, r);
   add("w_after", flat_.params());
-  std::map<std::string, std::string> meta = {
+  add("momentum_after", momentum_);
+  // Every number a replay needs, in a decimal form that reads back to the same double.
+  auto exact = [](double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", x);
+    return std::string(buf);
+  };
+  std::map<std::string, std::string> meta = input.dump_metadata;
+  const std::map<std::string, std::string> own = {
       {"method", name()},
       {"step", std::to_string(input.step)},
       {"epoch", std::to_string(input.epoch)},
-      {"progress", cat(input.progress)},
-      {"lr", cat(r.lr)},
-      {"rho", cat(resolved_rho(config_))},
-      {"loss", cat(r.loss)},
-      {"loss_perturbed", cat(r.loss_perturbed)},
-      {"grad_norm", cat(r.grad_norm)},
-      {"perturb_norm", cat(r.perturb_norm)},
-      {"aux_grad_norm", cat(r.aux_grad_norm)},
-      {"s_t", cat(r.s_t)},
+      {"micro_batches", std::to_string(input.micro_batches)},
+      {"progress", exact(input.progress)},
+      {"lr", exact(r.lr)},
+      {"rho", exact(resolved_rho(config_))},
+      {"momentum", exact(config_.momentum)},
+      {"nesterov", config_.nesterov ? "true" : "false"},
+      {"weight_decay", exact(config_.weight_decay)},
+      {"label_smoothing", exact(config_.label_smoothing)},
+      {"norm_epsilon", exact(kNormEpsilon)},
+      {"asam_eta", exact(config_.asam_eta)},
+      {"kappa", exact(config_.kappa)},
+      {"r_flip", exact(config_.r_flip)},
+      {"sign", std::to_string(config_.sign)},
+      {"project", config_.project ? "true" : "false"},
+      {"subset_label_smoothing", exact(config_.subset_label_smoothing)},
+      {"loss", exact(r.loss)},
+      {"loss_perturbed", exact(r.loss_perturbed)},
+      {"grad_norm", exact(r.grad_norm)},
+      {"perturb_norm", exact(r.perturb_norm)},
+      {"aux_grad_norm", exact(r.aux_grad_norm)},
+      {"descent_grad_norm", exact(r.descent_grad_norm)},
+      {"s_t", exact(r.s_t)},
       {"skipped", r.skipped ? "true" : "false"},
       {"perturbed", r.perturbed ? "true" : "false"},
       {"config", describe(config_)},
       {"segments", segment_table(flat_)},
   };
-  safetensors::save(path, tensors, meta);
+  for (const auto& [key, value] : own) meta[key] = value;
+  safetensors::save(input.dump_path, tensors, meta);
 }
 
 std::vector<SegmentStats> Optimizer::segment_statistics() const {

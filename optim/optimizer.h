@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ struct StepInput {
   int64_t micro_batches = 1;  // > 1: gradient accumulation over that many parts (MicroClosure)
   bool observe = true;  // compute cos(g, e), cos(g, g*), cos(g, g2) (three extra arena reductions) and the wrong shares; norms are always computed
   std::string dump_path;  // non-empty: write this step's buffers to a safetensors file (docs/optimizers.md, "Step dumps")
+  Tensor dump_batch;      // dumps: the batch as the closure feeds it (augmented, normalised), so the dump replays alone
+  std::map<std::string, std::string> dump_metadata;  // dumps: the caller's metadata (model, width, classes, ...)
   // Optional i64 [B] on the model's device: the true labels, read only for the
   // wrong-share observables (never trained on). Last, so brace-initialised
   // inputs keep their meaning.
@@ -175,8 +178,8 @@ class Optimizer {
 
  private:
   StepResult skip(StepResult result, const StepInput& input, const std::string& reason);
-  void write_dump(const std::string& path, const StepInput& input, const StepResult& result,
-                  const Tensor& w_before) const;
+  void write_dump(const StepInput& input, const StepResult& result, const Tensor& w_before,
+                  const Tensor& momentum_before) const;
   int64_t steps_taken_ = 0;
   int64_t total_skips_ = 0;
   int64_t consecutive_skips_ = 0;

@@ -21,6 +21,7 @@ Only exact near-zero elements can be flipped, so a real bug still fails; the
 report lists how many flips were used.
 """
 import argparse
+import math
 import os
 import sys
 
@@ -85,9 +86,9 @@ class CifarResNet(nn.Module):
     """3x3 stride-1 stem, no max-pool, stages of BasicBlocks (stride 2 from the
     second stage on), global average pooling, linear classifier."""
 
-    def __init__(self, blocks, planes, num_classes, option_a):
+    def __init__(self, blocks, planes, num_classes, option_a, in_channels=3):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, planes[0], 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, planes[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes[0])
         in_planes = planes[0]
         for s, (n, p) in enumerate(zip(blocks, planes)):
@@ -106,13 +107,17 @@ class CifarResNet(nn.Module):
         return self.linear(out.mean(dim=(2, 3)))
 
 
-def build(name, num_classes):
+def build(name, num_classes, width=1.0, in_channels=3):
+    """`width` scales every channel count as basin does: round half away from
+    zero, at least 1."""
+    def scaled(planes):
+        return [max(1, int(math.floor(p * width + 0.5))) for p in planes]
     if name == "resnet18":
-        return CifarResNet([2, 2, 2, 2], [64, 128, 256, 512], num_classes, option_a=False)
+        return CifarResNet([2, 2, 2, 2], scaled([64, 128, 256, 512]), num_classes, False, in_channels)
     depths = {"resnet20": 3, "resnet32": 5, "resnet56": 9}
     if name in depths:
         n = depths[name]
-        return CifarResNet([n, n, n], [16, 32, 64], num_classes, option_a=True)
+        return CifarResNet([n, n, n], scaled([16, 32, 64]), num_classes, True, in_channels)
     raise SystemExit(f"check_resnet.py: model '{name}' is not covered (resnet18, resnet20/32/56)")
 
 

@@ -44,7 +44,8 @@ def save(path, tensors, metadata=None):
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     for name, array in tensors.items():
-        a = np.ascontiguousarray(array)
+        # ascontiguousarray would turn a 0-dim array (num_batches_tracked) into shape [1]
+        a = np.ascontiguousarray(array).reshape(np.shape(array))
         a = a.astype(a.dtype.newbyteorder("<"), copy=False)
         key = np.dtype(a.dtype).str
         if key not in _NAMES:
