@@ -16,9 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "apps/bench_gemm.h"
 #include "apps/commands.h"
 #include "apps/flags.h"
 #include "core/backend.h"
+#include "core/cpu/isa.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/rng.h"
@@ -193,14 +195,6 @@ class StepRunner {
 // kind of kernel can be set against the measured step ("other" is the rest:
 // ReLU, residual adds, pooling, linear, loss, allocation, autograd).
 
-// Spatial size of the OUTPUT of a layer of a CIFAR ResNet named "layerK...."
-// (stage K halves the resolution K-1 times) or of the stem.
-int64_t stage_output_size(const std::string& name, int64_t size) {
-  if (name.rfind("layer", 0) != 0) return size;
-  const int stage = std::atoi(name.c_str() + 5);
-  return stage > 1 ? size >> (stage - 1) : size;
-}
-
 template <class F>
 double time_ms(Device device, F&& kernel) {
   using Clock = std::chrono::steady_clock;
@@ -222,8 +216,9 @@ void print_kernel_breakdown(nn::ResNet& model, int64_t batch, int64_t size, Devi
   Backend& be = backend_for(device);
   double conv_fwd = 0, conv_bwd_in = 0, conv_bwd_w = 0, bn_fwd = 0, bn_bwd = 0;
   std::printf("\nper-layer kernel times (ms, median of 3; backend %s)\n", be.name());
-  std::printf("%-28s %-26s %9s %9s %9s\n", "conv layer", "x -> y", "forward", "bwd-input",
-              "bwd-weight");
+  std::printf("%-28s %-26s %9s %9s %9s %9s\n", "conv layer", "x -> y", "forward", "bwd-input",
+              "bwd-weight", "GFLOP/s");
+  std::string layer_json;
   for (auto& [name, module] : model.named_modules()) {
     auto* conv = dynamic_cast<nn::Conv2d*>(module);
     if (!conv) continue;
@@ -247,7 +242,15 @@ void print_kernel_breakdown(nn::ResNet& model, int64_t batch, int64_t size, Devi
     conv_bwd_w += bw;
     const std::string shapes = cat(conv->in_channels, "x", ih, "x", ih, " -> ", conv->out_channels,
                                    "x", oh, "x", oh, " k", conv->kernel_size);
-    std::printf("%-28s %-26s %9.2f %9.2f %9.2f\n", name.c_str(), shapes.c_str(), f, bi, bw);
+    // multiply-adds of one pass, as FLOPs: 2 N C_out OH OW C_in k k
+    const double gflop = 2.0 * static_cast<double>(batch * conv->out_channels * oh * oh) *
+                         static_cast<double>(conv->in_channels * conv->kernel_size * conv->kernel_size) / 1e9;
+    const double passes = stem ? 2.0 : 3.0;
+    std::printf("%-28s %-26s %9.2f %9.2f %9.2f %9.1f\n", name.c_str(), shapes.c_str(), f, bi, bw,
+                passes * gflop / ((f + bi + bw) / 1000.0));
+    layer_json += cat("{\"engine\":\"basin\",\"layer\":\"", name, "\",\"shape\":\"", shapes,
+                      "\",\"forward_ms\":", f, ",\"backward_input_ms\":", bi,
+                      ",\"backward_weight_ms\":", bw, ",\"gflop_per_pass\":", gflop, "}\n");
   }
   for (auto& [name, module] : model.named_modules()) {
     auto* bn = dynamic_cast<nn::BatchNorm2d*>(module);
@@ -278,6 +281,7 @@ void print_kernel_breakdown(nn::ResNet& model, int64_t batch, int64_t size, Devi
       "\"conv_backward_weight\":%.2f,\"bn_forward\":%.2f,\"bn_backward\":%.2f,\"other\":%.2f,"
       "\"step\":%.2f}}\n",
       conv_fwd, conv_bwd_in, conv_bwd_w, bn_fwd, bn_bwd, step_ms - counted, step_ms);
+  std::fputs(layer_json.c_str(), stdout);
 }
 
 }  // namespace
@@ -287,7 +291,7 @@ int bench_main(int argc, char** argv) {
               "Training-step throughput of a CIFAR ResNet on random data: forward + backward\n"
               "of the mean cross-entropy (+ the optimizer step with --optimizer).");
   flags.add("model", "resnet20", "model name (resnet18, resnet20, ...)");
-  flags.add("batch", "128", "batch size");
+  flags.add("batch-size", "128", "batch size");
   flags.add("threads", "2", "CPU threads (OpenMP)");
   flags.add("steps", "10", "timed steps");
   flags.add("warmup", "2", "untimed steps first");
@@ -300,13 +304,19 @@ int bench_main(int argc, char** argv) {
   flags.add("seed", "0", "seed of the model and the data");
   flags.add_bool("json", "print only the JSON line");
   flags.add_bool("breakdown", "also time each convolution and BatchNorm kernel of the model");
+  flags.add_bool("gemm", "instead: measure the FMA peak and the GEMM's GFLOP/s on the model's conv shapes");
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    BASIN_CHECK(arg != "--batch" && arg.rfind("--batch=", 0) != 0,
+                "basin bench: --batch is now --batch-size (the spelling of train and eval)");
+  }
   if (!flags.parse(argc, argv)) return 0;
 
   const std::string model_name = flags.str("model"), optimizer = flags.str("optimizer");
-  const int64_t batch = flags.i64("batch"), threads = flags.i64("threads"), steps = flags.i64("steps"),
+  const int64_t batch = flags.i64("batch-size"), threads = flags.i64("threads"), steps = flags.i64("steps"),
                 warmup = flags.i64("warmup"), classes = flags.i64("classes"), size = flags.i64("size");
   const Device device = Device::parse(flags.str("device"));
-  BASIN_CHECK(batch > 1, "basin bench: --batch must be at least 2, got ", batch);
+  BASIN_CHECK(batch > 1, "basin bench: --batch-size must be at least 2, got ", batch);
   BASIN_CHECK(threads > 0, "basin bench: --threads must be positive, got ", threads);
   BASIN_CHECK(steps > 0 && warmup >= 0, "basin bench: need --steps > 0 and --warmup >= 0, got ",
               steps, " and ", warmup);
@@ -319,6 +329,11 @@ int bench_main(int argc, char** argv) {
 
   Generator gen(static_cast<uint64_t>(flags.i64("seed")));
   auto model = nn::make_model(model_name, classes, 3, 1.0, gen);
+  if (flags.on("gemm")) {
+    BASIN_CHECK(device.is_cpu(), "basin bench: --gemm measures the CPU GEMM (drop --device)");
+    print_gemm_efficiency(*model, batch, size, static_cast<int>(threads));
+    return 0;
+  }
   model->to(device);
   model->train();
   const Tensor x = randn({batch, 3, size, size}, gen, DType::F32, device);
@@ -344,6 +359,9 @@ int bench_main(int argc, char** argv) {
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
   const Timing t = summarize(ms);
+  // Every step's time, for apps/bench.sh to pool interleaved runs.
+  std::string step_list;
+  for (double v : ms) step_list += (step_list.empty() ? "" : ",") + std::to_string(v);
   const double images_per_s = 1000.0 * static_cast<double>(batch) / t.mean_ms;
   const double peak_rss = peak_rss_mib();
   const double peak_device = device_peak_mib(device);
@@ -367,12 +385,14 @@ int bench_main(int argc, char** argv) {
       "{\"engine\":\"basin\",\"model\":\"%s\",\"batch\":%lld,\"threads\":%lld,\"device\":\"%s\","
       "\"step\":\"%s\",\"steps\":%lld,\"warmup\":%lld,\"ms_per_step\":%.3f,\"median_ms\":%.3f,"
       "\"min_ms\":%.3f,\"images_per_s\":%.2f,\"peak_rss_mib\":%s,\"loss\":%.6f,"
-      "\"device_name\":%s,\"peak_device_mib\":%s,\"tf32\":%s,\"deterministic\":%s}\n",
+      "\"device_name\":%s,\"peak_device_mib\":%s,\"tf32\":%s,\"deterministic\":%s,"
+      "\"isa\":\"%s\",\"conv_gflop_per_step\":%.3f,\"step_ms\":[%s]}\n",
       model_name.c_str(), static_cast<long long>(batch), static_cast<long long>(threads),
       device.str().c_str(), what.c_str(), static_cast<long long>(steps),
       static_cast<long long>(warmup), t.mean_ms, t.median_ms, t.min_ms, images_per_s,
       number_or_null(peak_rss).c_str(), loss, json_string(name).c_str(),
-      number_or_null(peak_device).c_str(), tf32 ? "true" : "false", deterministic ? "true" : "false");
+      number_or_null(peak_device).c_str(), tf32 ? "true" : "false", deterministic ? "true" : "false",
+      cpu::isa_name(), conv_gflop_per_step(*model, batch, size), step_list.c_str());
 
   if (flags.on("breakdown")) print_kernel_breakdown(*model, batch, size, device, t.mean_ms);
   return 0;

@@ -43,8 +43,8 @@ echo "GPU (nvidia-smi --query-gpu=name --format=csv,noheader): $gpu"
 echo "driver: $(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1), basin commit: $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [[ -n "$python" ]]; then echo "torch: $("$python" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())')"; fi
 echo "commands (per case; fp32: no flag, tf32: --tf32):"
-echo "  $basin bench --device $device --model M --batch B --optimizer O --steps $steps --warmup $warmup [--tf32] --json"
-if [[ -n "$python" ]]; then echo "  $python $here/tests/reference/bench_torch.py --device $device --model M --batch B --optimizer O --steps $steps --warmup $warmup [--tf32] --json"; fi
+echo "  $basin bench --device $device --model M --batch-size B --optimizer O --steps $steps --warmup $warmup [--tf32] --json"
+if [[ -n "$python" ]]; then echo "  $python $here/tests/reference/bench_torch.py --device $device --model M --batch-size B --optimizer O --steps $steps --warmup $warmup [--tf32] --json"; fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -84,7 +84,7 @@ for model in "${models[@]}"; do
   for batch in "${batches[@]}"; do
     for precision in "${precisions[@]}"; do
       for opt in "${optimizers[@]}"; do
-        common=(--device "$device" --model "$model" --batch "$batch" --optimizer "$opt"
+        common=(--device "$device" --model "$model" --batch-size "$batch" --optimizer "$opt"
                 --steps "$steps" --warmup "$warmup" --json)
         [[ "$precision" == tf32 ]] && common+=(--tf32)
         b=$(run_engine "$tmp/basin.out" "$basin" bench "${common[@]}")

@@ -5,6 +5,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "core/cpu/conv.h"
 #include "core/cpu/cpu_backend_impl.h"
@@ -14,8 +17,24 @@
 
 namespace basin {
 
+namespace {
+// A training step frees and re-allocates the same large activations every
+// step. By default glibc serves such blocks with mmap and unmaps them on free
+// (or trims the heap top), so every step paid for fresh zeroed pages: page
+// faults were ~10% of a ResNet-20 step. Blocks up to 32 MiB (glibc's ceiling
+// for this threshold) now come from the heap and stay there for the next step.
+void keep_freed_blocks() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
+}
+}  // namespace
+
 Backend& cpu_backend() {
   static cpu::CpuBackend instance;
+  static const bool tuned = (keep_freed_blocks(), true);
+  (void)tuned;
   return instance;
 }
 

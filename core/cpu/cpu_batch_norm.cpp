@@ -42,6 +42,26 @@ T* mut_ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
+// Sum over channel c of term(offset) for every element offset of its planes,
+// in kLanes interleaved double accumulators (element i of a plane goes to lane
+// i % kLanes) combined in a fixed tree at the end. One running sum would be a
+// chain of dependent adds the compiler may not reorder; lanes vectorise, and
+// the order is fixed, so the result still does not depend on the threads.
+constexpr int kLanes = 8;
+
+template <class Term>
+double channel_sum(const BnLayout& l, int64_t c, Term term) {
+  double acc[kLanes] = {};
+  for (int64_t n = 0; n < l.N; ++n) {
+    const int64_t base = (n * l.C + c) * l.plane;
+    int64_t i = 0;
+    for (; i + kLanes <= l.plane; i += kLanes)
+      for (int j = 0; j < kLanes; ++j) acc[j] += term(base + i + j);
+    for (int j = 0; i < l.plane; ++i, ++j) acc[j] += term(base + i);
+  }
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 }  // namespace
 
 void CpuBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -80,20 +100,12 @@ void CpuBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const Te
     T* rv = update_running ? running_var.data<T>() : nullptr;
 #pragma omp parallel for schedule(static) if (x.numel() >= kParallelGrain)
     for (int64_t c = 0; c < l.C; ++c) {
-      double sum = 0.0;
-      for (int64_t n = 0; n < l.N; ++n) {
-        const T* plane = xp + (n * l.C + c) * l.plane;
-        for (int64_t i = 0; i < l.plane; ++i) sum += plane[i];
-      }
+      const double sum = channel_sum(l, c, [&](int64_t i) { return double(xp[i]); });
       const double mean = sum / double(m);
-      double sq = 0.0;
-      for (int64_t n = 0; n < l.N; ++n) {
-        const T* plane = xp + (n * l.C + c) * l.plane;
-        for (int64_t i = 0; i < l.plane; ++i) {
-          const double d = double(plane[i]) - mean;
-          sq += d * d;
-        }
-      }
+      const double sq = channel_sum(l, c, [&](int64_t i) {
+        const double d = double(xp[i]) - mean;
+        return d * d;
+      });
       const double var = sq / double(m);
       const double invstd = 1.0 / std::sqrt(var + eps);
       sm[c] = static_cast<T>(mean);
@@ -181,15 +193,9 @@ void CpuBackend::batch_norm_backward(const Tensor& gy, const Tensor& x, const Te
     for (int64_t c = 0; c < l.C; ++c) {
       const double mean = sm[c], invstd = si[c];
       // sum_gy = dL/dbeta, sum_gy_xhat = dL/dgamma.
-      double sum_gy = 0.0, sum_gy_xhat = 0.0;
-      for (int64_t n = 0; n < l.N; ++n) {
-        const int64_t base = (n * l.C + c) * l.plane;
-        for (int64_t i = 0; i < l.plane; ++i) {
-          const double go = gyp[base + i];
-          sum_gy += go;
-          sum_gy_xhat += go * (double(xp[base + i]) - mean) * invstd;
-        }
-      }
+      const double sum_gy = channel_sum(l, c, [&](int64_t i) { return double(gyp[i]); });
+      const double sum_gy_xhat = channel_sum(
+          l, c, [&](int64_t i) { return double(gyp[i]) * (double(xp[i]) - mean) * invstd; });
       if (gg) gg[c] = static_cast<T>(sum_gy_xhat);
       if (gb) gb[c] = static_cast<T>(sum_gy);
       // gx = gamma*invstd * (gy - mean(gy) - xhat * mean(gy*xhat))

@@ -3,7 +3,7 @@ as `basin bench` (forward + backward of the mean cross-entropy of a CIFAR ResNet
 on random data, optionally + SGD, SAM or NCSAM) on the CPU with
 torch.set_num_threads(threads), or on a GPU.
 
-usage: /usr/bin/python3 bench_torch.py --model resnet20 --batch 128 --threads 2
+usage: /usr/bin/python3 bench_torch.py --model resnet20 --batch-size 128 --threads 2
        [--steps 10] [--warmup 2] [--optimizer none|sgd|sam|ncsam]
        [--device cpu|cuda[:i]] [--tf32] [--json] [--breakdown]
 
@@ -54,7 +54,9 @@ def breakdown(model, batch, size, step_ms):
     totals = dict(conv_forward=0.0, conv_backward_input=0.0, conv_backward_weight=0.0,
                   bn_forward=0.0, bn_backward=0.0)
     print(f"\nper-layer kernel times (ms, median of 3; torch {torch.__version__})")
-    print(f"{'conv layer':<28} {'x -> y':<26} {'forward':>9} {'bwd-input':>9} {'bwd-weight':>9}")
+    print(f"{'conv layer':<28} {'x -> y':<26} {'forward':>9} {'bwd-input':>9} {'bwd-weight':>9} "
+          f"{'GFLOP/s':>9}")
+    layers = []
     with torch.no_grad():
         for name, m in model.named_modules():
             if isinstance(m, torch.nn.Conv2d):
@@ -73,7 +75,13 @@ def breakdown(model, batch, size, step_ms):
                 totals["conv_backward_input"] += bi
                 totals["conv_backward_weight"] += bw
                 shapes = f"{m.in_channels}x{ih}x{ih} -> {m.out_channels}x{oh}x{oh} k{m.kernel_size[0]}"
-                print(f"{name:<28} {shapes:<26} {f:9.2f} {bi:9.2f} {bw:9.2f}")
+                gflop = 2.0 * batch * m.out_channels * oh * oh * m.in_channels * m.kernel_size[0] ** 2 / 1e9
+                passes = 2 if name == "conv1" else 3
+                print(f"{name:<28} {shapes:<26} {f:9.2f} {bi:9.2f} {bw:9.2f} "
+                      f"{passes * gflop / ((f + bi + bw) / 1000):9.1f}")
+                layers.append({"engine": "torch", "layer": name, "shape": shapes, "forward_ms": f,
+                               "backward_input_ms": bi, "backward_weight_ms": bw,
+                               "gflop_per_pass": gflop})
         for name, m in model.named_modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 hw = stage_output_size(name, size)
@@ -98,6 +106,8 @@ def breakdown(model, batch, size, step_ms):
         print(f"{label:<24} {totals[key]:10.1f} {100 * totals[key] / step_ms:7.1f}%")
     print(f"{'measured step':<24} {step_ms:10.1f}")
     print(json.dumps({"engine": "torch", "breakdown_ms": {k: round(v, 2) for k, v in totals.items()}}))
+    for layer in layers:
+        print(json.dumps(layer))
 
 
 def sharpness_aware_step(model, params, bns, x, y, opt, args):
@@ -159,7 +169,7 @@ def sharpness_aware_step(model, params, bns, x, y, opt, args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="resnet20")
-    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--batch-size", dest="batch", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
@@ -258,7 +268,8 @@ def main():
                       "peak_rss_mib": round(peak, 1), "loss": round(loss, 6),
                       "device_name": device_name,
                       "peak_device_mib": round(peak_device, 1) if cuda else None,
-                      "tf32": args.tf32, "deterministic": False}))
+                      "tf32": args.tf32, "deterministic": False,
+                      "step_ms": [round(v, 3) for v in ms]}))
     if args.breakdown:
         breakdown(model, args.batch, args.size, mean)
 
