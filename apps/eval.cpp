@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "apps/checkpoint.h"
+#include "apps/checkpoint_model.h"
 #include "apps/commands.h"
 #include "apps/dataset_spec.h"
 #include "apps/evaluation.h"
@@ -14,8 +15,6 @@
 #include "apps/npy.h"
 #include "core/backend.h"
 #include "core/error.h"
-#include "nn/models.h"
-#include "nn/state_dict.h"
 
 namespace basin::apps {
 
@@ -43,44 +42,18 @@ int eval_main(int argc, char** argv) {
   BASIN_CHECK(has_backend(device.type), "device '", f.str("device"), "' is not available in this build");
 
   const Checkpoint ck = load_checkpoint(checkpoint_path(f.str("checkpoint")));
-  const std::string model_name = ck.meta("model");
-  const double width = ck.meta_f64("width");
   const int64_t classes = ck.meta_i64("num_classes");
-  const int64_t channels = ck.meta_i64("in_channels");
-  std::vector<double> mean = split_doubles(ck.meta("normalization.mean"), "checkpoint normalization.mean");
-  std::vector<double> stdev = split_doubles(ck.meta("normalization.std"), "checkpoint normalization.std");
-  const std::string dataset_spec = f.str("dataset").empty() ? ck.meta("train.dataset") : f.str("dataset");
-  // The run's folder conversions (resize, channels) unless flags say otherwise;
-  // its constants are the checkpoint's, which --mean/--std replace.
-  DatasetOptions run_options;
-  if (ck.has_meta("train.normalization")) run_options = parse_dataset_options(ck.meta("train.normalization"));
-  run_options.mean.clear();
-  run_options.std.clear();
-  if (dataset_spec.rfind("folder:", 0) != 0) {  // the run's folder conversions mean nothing elsewhere
-    run_options.resize_width = run_options.resize_height = 0;
-    run_options.channels = 0;
-  }
-  const DatasetOptions options = dataset_options_from_flags(f, run_options);
-
-  const data::Dataset ds = load_dataset(dataset_spec, f.str("split"), limit, options);
-  if (!options.mean.empty()) mean = ds.mean;
-  if (!options.std.empty()) stdev = ds.std;
+  const CheckpointData data = load_checkpoint_dataset(ck, f, f.str("split"), limit);
+  const data::Dataset& ds = data.dataset;
+  const std::string& dataset_spec = data.spec;
   if (!ds.provenance.empty()) std::fprintf(stderr, "%s\n", ds.provenance.c_str());
-  std::fprintf(stderr, "normalised with mean [%s], std [%s] (%s)\n", format_constants(mean).c_str(),
-               format_constants(stdev).c_str(),
-               options.mean.empty() && options.std.empty() ? "the checkpoint's constants" : "--mean/--std given");
-  BASIN_CHECK(ds.num_classes == classes && ds.channels() == channels, "dataset '", dataset_spec, "' has ",
-              ds.num_classes, " classes and ", ds.channels(), " channels; the checkpoint's model expects ",
-              classes, " and ", channels);
-  auto model = nn::make_model(model_name, classes, channels, width, uint64_t{0});
-  try {
-    nn::load_state_dict(*model, ck.model_state());
-  } catch (const Error& e) {
-    fail(cat("checkpoint '", ck.path, "': ", e.what()));
-  }
+  std::fprintf(stderr, "normalised with mean [%s], std [%s] (%s)\n", format_constants(data.mean).c_str(),
+               format_constants(data.std).c_str(),
+               data.constants_from_flags ? "--mean/--std given" : "the checkpoint's constants");
+  auto model = model_from_checkpoint(ck);
   model->to(device);
   const bool dump = !f.str("dump-logits").empty();
-  const EvalResult r = evaluate(*model, ds, normalization_spec(mean, stdev), device, batch_size, dump);
+  const EvalResult r = evaluate(*model, ds, normalization_spec(data.mean, data.std), device, batch_size, dump);
 
   std::printf("%s %s split, %lld images: accuracy %.2f%% (%lld correct), loss %.4f\n", dataset_spec.c_str(),
               f.str("split").c_str(), static_cast<long long>(r.samples), 100 * r.accuracy,
