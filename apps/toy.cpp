@@ -17,7 +17,8 @@ namespace {
 JsonObject point_json(const LabelNoiseToyPoint& p) {
   JsonObject js;
   js.add("type", "point").add("step", p.step).add("loss", p.loss).add("weight_norm", p.weight_norm)
-      .add("neuron_norm", p.neuron_norm).add("alignment", p.alignment);
+      .add("neuron_norm", p.neuron_norm).add("alignment", p.alignment)
+      .add("neuron_alignment", p.neuron_alignment);
   return js;
 }
 
@@ -63,8 +64,8 @@ int label_noise_main(int argc, char** argv) {
   const LabelNoiseToyResult r = run_label_noise_toy(c, [&](const LabelNoiseToyPoint& p) {
     out << point_json(p).str() << '\n';
     char detail[160];
-    std::snprintf(detail, sizeof detail, "|W| %.3f  neuron %.4f  alignment %.3f  loss %.4f", p.weight_norm,
-                  p.neuron_norm, p.alignment, p.loss);
+    std::snprintf(detail, sizeof detail, "|W| %.3f  neuron %.4f  alignment %.3f / %.3f  loss %.4f",
+                  p.weight_norm, p.neuron_norm, p.alignment, p.neuron_alignment, p.loss);
     progress.status(cat("step ", p.step, "/", c.steps, "  ", detail), p.step == c.steps);
   });
   JsonObject summary;
@@ -72,7 +73,7 @@ int label_noise_main(int argc, char** argv) {
       .add("samples", c.samples).add("batch_size", c.batch_size).add("sigma", c.sigma).add("lr", c.lr)
       .add("rho", c.rho).add("init_scale", c.init_scale).add("steps", c.steps).add("seed", f.i64("seed"))
       .add("norm_half_step", r.norm_half_step).add("alignment_half_step", r.alignment_half_step)
-      .add("phases_in_order", r.norm_half_step >= 0 && r.alignment_half_step > r.norm_half_step);
+      .add("neuron_alignment_half_step", r.neuron_alignment_half_step);
   out << summary.str() << '\n';
   out.flush();
   BASIN_CHECK(out.good(), "writing '", f.str("out"), "' failed");

@@ -1,9 +1,9 @@
-// `basin toy label-noise`: the two-phase picture of label-noise SGD on a
-// two-layer linear network f(x) = a^T W x (docs/algorithms.md, "Label-noise
-// SGD, two phases"), trained with basin's Linear layers, flat arena and
-// optimizer-arena kernels on a squared loss whose labels get fresh Gaussian
-// noise at every step. Phase I: the weights' norms shrink (the network leaves
-// the lazy regime); phase II: W^T a turns toward the true map.
+// `basin toy label-noise`: the two-phase picture of label-noise SGD (arXiv
+// 2603.10397; docs/probe.md) on a two-layer linear network f(x) = a^T W x,
+// trained with basin's Linear layers, flat arena and optimizer-arena kernels
+// on a squared loss whose labels get fresh Gaussian noise at every step.
+// Phase I: the weights' norms shrink (the network leaves the lazy regime);
+// phase II: W^T a turns toward the true map.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -34,6 +34,7 @@ struct LabelNoiseToyPoint {
   double weight_norm = 0;  // |W|_F
   double neuron_norm = 0;  // mean over units j of sqrt(|W_j|^2 + a_j^2)
   double alignment = 0;    // cos(W^T a, beta), beta the true map
+  double neuron_alignment = 0;  // |W beta|^2 / |W|_F^2: the share of the units' weights along beta (1/d at random)
 };
 
 struct LabelNoiseToyResult {
@@ -44,6 +45,7 @@ struct LabelNoiseToyResult {
   // from the start to its highest value. -1 when there is no way to go.
   int64_t norm_half_step = -1;
   int64_t alignment_half_step = -1;
+  int64_t neuron_alignment_half_step = -1;  // the same for neuron_alignment (smooth: no window needed)
 };
 
 // Validates the config (throws naming the field), runs, calls on_point for every logged point.

@@ -41,19 +41,22 @@ LabelNoiseToyPoint measure(int64_t step, const std::vector<float>& w, const std:
   LabelNoiseToyPoint p;
   p.step = step;
   std::vector<double> theta(static_cast<size_t>(d), 0.0);  // W^T a: the linear map the network computes
-  double w_sq = 0, neuron_sum = 0;
+  double w_sq = 0, neuron_sum = 0, along_beta_sq = 0;
   for (int64_t j = 0; j < m; ++j) {
-    double row_sq = 0;
+    double row_sq = 0, along_beta = 0;
     for (int64_t k = 0; k < d; ++k) {
       const double v = w[j * d + k];
       row_sq += v * v;
+      along_beta += v * beta[k];
       theta[k] += a[j] * v;
     }
     w_sq += row_sq;
+    along_beta_sq += along_beta * along_beta;
     neuron_sum += std::sqrt(row_sq + static_cast<double>(a[j]) * a[j]);
   }
   p.weight_norm = std::sqrt(w_sq);
   p.neuron_norm = neuron_sum / static_cast<double>(m);
+  p.neuron_alignment = w_sq > 0 ? along_beta_sq / w_sq : 0.0;  // beta has unit norm
   double dot = 0, theta_sq = 0, beta_sq = 0;
   for (int64_t k = 0; k < d; ++k) {
     dot += theta[k] * beta[k];
@@ -162,12 +165,13 @@ LabelNoiseToyResult run_label_noise_toy(const LabelNoiseToyConfig& c,
       backend.sgd_step(w, g, no_momentum, Tensor(), Tensor(), base);
     }
   }
-  std::vector<double> norms, aligned;
+  std::vector<double> norms, aligned, neurons_aligned;
   // Trailing mean over about 5% of the run (at least 5 points): the alignment
   // is noisy from one logged point to the next.
   const size_t window = std::max<size_t>(5, result.points.size() / 20);
   for (size_t i = 0; i < result.points.size(); ++i) {
     norms.push_back(result.points[i].weight_norm);
+    neurons_aligned.push_back(result.points[i].neuron_alignment);
     const size_t from = i + 1 >= window ? i + 1 - window : 0;
     double s = 0;
     for (size_t k = from; k <= i; ++k) s += result.points[k].alignment;
@@ -175,6 +179,7 @@ LabelNoiseToyResult run_label_noise_toy(const LabelNoiseToyConfig& c,
   }
   result.norm_half_step = half_way_step(result.points, norms, /*falling=*/true);
   result.alignment_half_step = half_way_step(result.points, aligned, /*falling=*/false);
+  result.neuron_alignment_half_step = half_way_step(result.points, neurons_aligned, /*falling=*/false);
   return result;
 }
 

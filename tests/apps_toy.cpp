@@ -1,8 +1,8 @@
 // apps: the label-noise toy's defining property on a small deterministic
 // version (m = 100 units, d = 10, lr 1e-2 so that lr * m * s^2 matches the
-// full toy's 1e-3 * 1000): the weight norm makes half its way down BEFORE
-// the alignment of W^T a with the true map makes half its way up, for SGD
-// and for SAM, and the run is a pure function of its seed.
+// full toy's 1e-3 * 1000): the weight norm makes half its way down while the
+// units' share of weight along the true map has not moved, and only then does
+// that share rise (for SGD and for SAM); the run is a pure function of its seed.
 #include <doctest/doctest.h>
 
 #include "apps/toy.h"
@@ -28,7 +28,7 @@ LabelNoiseToyConfig small_toy(const std::string& optimizer, uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("toy label-noise: norms shrink first, then W^T a aligns with the true map (SGD and SAM)") {
+TEST_CASE("toy label-noise: norms shrink first, then the units align with the true map (SGD and SAM)") {
   for (const char* optimizer : {"sgd", "sam"})
     for (uint64_t seed : {0, 1}) {
       CAPTURE(optimizer);
@@ -38,13 +38,18 @@ TEST_CASE("toy label-noise: norms shrink first, then W^T a aligns with the true 
       const LabelNoiseToyPoint &first = r.points.front(), &last = r.points.back();
       CHECK(last.weight_norm < 0.4 * first.weight_norm);  // phase I happened
       CHECK(last.neuron_norm < 0.4 * first.neuron_norm);
-      CHECK(first.alignment < 0.3);  // a random start ...
-      double late = 0;               // ... and phase II: the last five points aligned
+      CHECK(first.neuron_alignment < 0.15);  // random units: about 1/d of their weight along beta
+      CHECK(last.neuron_alignment > 2.5 * first.neuron_alignment);  // phase II happened
+      double late = 0;  // and W^T a points at the true map
       for (size_t i = r.points.size() - 5; i < r.points.size(); ++i) late += r.points[i].alignment / 5;
       CHECK(late > 0.6);
+      // The order: half of phase I is done while the units have not turned yet.
       REQUIRE(r.norm_half_step > 0);
-      REQUIRE(r.alignment_half_step > 0);
-      CHECK(r.norm_half_step < r.alignment_half_step);
+      REQUIRE(r.neuron_alignment_half_step > 0);
+      CHECK(r.norm_half_step < r.neuron_alignment_half_step);
+      const LabelNoiseToyPoint& at_half = r.points[static_cast<size_t>(r.norm_half_step / 100)];
+      REQUIRE(at_half.step == r.norm_half_step);
+      CHECK(at_half.neuron_alignment < 1.2 * first.neuron_alignment);
     }
 }
 
