@@ -10,6 +10,9 @@ int convert_main(int argc, char** argv);    // apps/convert.cpp
 int bench_main(int argc, char** argv);      // apps/bench.cpp
 int probe_main(int argc, char** argv);      // apps/probe.cpp
 int toy_main(int argc, char** argv);        // apps/toy.cpp
+int sweep_main(int argc, char** argv);      // apps/sweep.cpp
+int report_main(int argc, char** argv);     // apps/report.cpp
+int plan_main(int argc, char** argv);       // apps/plan.cpp
 int reference_main(int argc, char** argv);  // apps/reference_dump.cpp (for tests/reference/)
 
 }  // namespace basin::apps

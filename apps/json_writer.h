@@ -28,6 +28,10 @@ class JsonObject {
   std::vector<std::pair<std::string, std::string>> fields_;
 };
 
-std::string json_number(double value);  // 7 significant digits; null when not finite
+std::string json_number(double value);
+
+// Writes `text` to path + ".tmp" and renames it into place, so a reader (or a
+// run killed mid-write) never sees half a file.
+void write_text_atomic(const std::string& path, const std::string& text);  // 7 significant digits; null when not finite
 
 }  // namespace basin::apps

@@ -104,18 +104,6 @@ class JsonLog {
   std::ofstream out_;
 };
 
-void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    BASIN_CHECK(out.good(), "cannot open '", tmp, "' for writing");
-    out << text;
-    out.flush();
-    BASIN_CHECK(out.good(), "writing '", tmp, "' failed");
-  }
-  std::filesystem::rename(tmp, path);
-}
-
 std::string fixed(double value, int decimals) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
