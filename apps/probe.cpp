@@ -17,6 +17,7 @@
 #include "apps/evaluation.h"
 #include "apps/flags.h"
 #include "apps/json_writer.h"
+#include "apps/probe_figures.h"
 #include "apps/progress.h"
 #include "apps/trainer.h"
 #include "core/autograd.h"
@@ -49,14 +50,17 @@ std::string bool_array(const std::vector<bool>& values) {
   return s + "]";
 }
 
+std::vector<double> losses_of(const std::vector<optim::LossValue>& points) {
+  std::vector<double> loss;
+  for (const optim::LossValue& p : points) loss.push_back(p.loss);
+  return loss;
+}
+
 // {"loss": [...], "accuracy": [...]} fields of a set of points.
 void add_points(JsonObject& obj, const std::vector<optim::LossValue>& points) {
-  std::vector<double> loss, accuracy;
-  for (const optim::LossValue& p : points) {
-    loss.push_back(p.loss);
-    accuracy.push_back(p.accuracy);
-  }
-  obj.add("loss", loss).add("accuracy", accuracy);
+  std::vector<double> accuracy;
+  for (const optim::LossValue& p : points) accuracy.push_back(p.accuracy);
+  obj.add("loss", losses_of(points)).add("accuracy", accuracy);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -95,7 +99,7 @@ void declare_probe_flags(Flags& f) {
   f.add("batch-size", "256", "samples per forward pass (the loss is the mean over all of them)");
   f.add("device", "cpu", "cpu | cuda | cuda:N");
   f.add("threads", "0", "OpenMP threads on the CPU (0: OMP_NUM_THREADS, else all cores)");
-  f.add("out", "probe.json", "the JSON result file");
+  f.add("out", "probe.json", "the JSON result file; figures go beside it as <stem>-line.svg, -surface-1d.svg, -surface-2d.svg");
   f.add_bool("quiet", "no progress line");
   declare_dataset_flags(f);
   f.section("Hessian (products by central differences of gradients: 2 gradient passes each)");
@@ -228,6 +232,7 @@ int probe_main(int argc, char** argv) {
     return seconds_since(t);
   };
   const auto t_start = std::chrono::steady_clock::now();
+  std::vector<std::string> figures;  // SVG files written beside --out
   const optim::LossValue at_w = loss.evaluate();
   out.add("loss", at_w.loss).add("accuracy", at_w.accuracy);
   progress.line(cat("loss ", at_w.loss, ", accuracy ", at_w.accuracy));
@@ -297,6 +302,10 @@ int probe_main(int argc, char** argv) {
     JsonObject js;
     js.add("to", ck_to.path).add("alphas", alphas);
     add_points(js, points);
+    figures.push_back(write_svg_figure(
+        f.str("out"), "line",
+        svg::render_line_plot(curves("loss from " + ck.path + " (a = 0) to " + ck_to.path + " (a = 1)", "a",
+                                     "loss", alphas, {{"loss", losses_of(points)}}))));
     js.add("seconds", s);
     out.add_raw("line", js.str());
   }
@@ -312,6 +321,10 @@ int probe_main(int argc, char** argv) {
       JsonObject js;
       js.add("alphas", alphas);
       add_points(js, points);
+      figures.push_back(write_svg_figure(
+          f.str("out"), "surface-1d",
+          svg::render_line_plot(curves("loss along a filter-normalised direction", "a", "loss", alphas,
+                                       {{"loss", losses_of(points)}}))));
       js.add("seconds", s);
       out.add_raw("surface_1d", js.str());
     }
@@ -325,11 +338,15 @@ int probe_main(int argc, char** argv) {
       JsonObject js;
       js.add("alphas", grid).add("betas", grid).add("layout", "row-major, betas outer");
       add_points(js, points);
+      figures.push_back(write_svg_figure(
+          f.str("out"), "surface-2d",
+          surface_heat_map("loss on a plane of filter-normalised directions", grid, grid, losses_of(points))));
       js.add("seconds", s);
       out.add_raw("surface_2d", js.str());
     }
   }
   out.add("seconds", seconds_since(t_start));
+  for (const std::string& path : figures) progress.line(cat("figure ", path));
   const std::string text = out.str() + "\n";
   data::write_file_atomic(f.str("out"), std::vector<uint8_t>(text.begin(), text.end()));
   progress.line(cat("wrote ", f.str("out")));

@@ -7,6 +7,7 @@
 #include "apps/commands.h"
 #include "apps/flags.h"
 #include "apps/json_writer.h"
+#include "apps/probe_figures.h"
 #include "apps/progress.h"
 #include "apps/toy.h"
 #include "core/error.h"
@@ -40,7 +41,7 @@ int label_noise_main(int argc, char** argv) {
   f.add("log-every", std::to_string(d.log_every), "a logged point every this many steps");
   f.add("seed", "0", "seed of the data, the initial weights, the batches and the noise");
   f.add("device", "cpu", "cpu | cuda | cuda:N");
-  f.add("out", "toy-label-noise.jsonl", "JSON lines: one per point, then a summary");
+  f.add("out", "toy-label-noise.jsonl", "JSON lines: one per point, then a summary; figures <stem>-norms.svg, <stem>-alignment.svg beside it");
   f.add_bool("quiet", "no progress line");
   if (!f.parse(argc, argv)) return 0;
   LabelNoiseToyConfig c;
@@ -77,6 +78,21 @@ int label_noise_main(int argc, char** argv) {
   out << summary.str() << '\n';
   out.flush();
   BASIN_CHECK(out.good(), "writing '", f.str("out"), "' failed");
+  std::vector<double> steps, weight_norm, neuron_norm, alignment, neuron_alignment;
+  for (const LabelNoiseToyPoint& p : r.points) {
+    steps.push_back(static_cast<double>(p.step));
+    weight_norm.push_back(p.weight_norm / r.points.front().weight_norm);
+    neuron_norm.push_back(p.neuron_norm / r.points.front().neuron_norm);
+    alignment.push_back(p.alignment);
+    neuron_alignment.push_back(p.neuron_alignment);
+  }
+  const std::string title = cat("label-noise ", c.optimizer, ", sigma ", c.sigma, ", lr ", c.lr);
+  svg::LinePlot norms = curves(title + ": phase I", "step", "relative to step 0", steps,
+                               {{"|W|_F", weight_norm}, {"mean neuron norm", neuron_norm}});
+  svg::LinePlot aligned = curves(title + ": phase II", "step", "alignment", steps,
+                                 {{"cos(W^T a, beta)", alignment}, {"|W beta|^2 / |W|_F^2", neuron_alignment}});
+  progress.line(cat("figures ", write_svg_figure(f.str("out"), "norms", svg::render_line_plot(norms)), " ",
+                    write_svg_figure(f.str("out"), "alignment", svg::render_line_plot(aligned))));
   std::printf("%s\n", summary.str().c_str());
   return 0;
 }

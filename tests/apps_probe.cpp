@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@
 
 #include "apps/checkpoint.h"
 #include "apps/commands.h"
+#include "apps/report.h"
 #include "apps/trainer.h"
 #include "core/error.h"
 #include "core/json.h"
@@ -115,6 +118,12 @@ TEST_CASE("apps: basin probe measures a checkpoint; surfaces and the line pass t
   const std::vector<double> line = r.at("line").at("loss").as_double_array();
   REQUIRE(line.size() == 3);
   CHECK(line[0] == doctest::Approx(loss).epsilon(1e-6));
+  for (const char* id : {"line", "surface-1d", "surface-2d"}) {  // the figures beside the JSON
+    CAPTURE(id);
+    std::ifstream svg(figure_file(out, id));
+    const std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
+    CHECK(text.find("<svg") != std::string::npos);
+  }
 
   // The line's end is the second checkpoint, running statistics included.
   std::vector<std::string> only_loss = {runs.b, "--out", out_b, "--eigenvalues", "0", "--trace-vectors", "0",

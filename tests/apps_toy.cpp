@@ -5,7 +5,17 @@
 // that share rise (for SGD and for SAM); the run is a pure function of its seed.
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "apps/commands.h"
+#include "apps/report.h"
 #include "apps/toy.h"
+#include "core/json.h"
 #include "core/error.h"
 
 using namespace basin;
@@ -70,4 +80,33 @@ TEST_CASE("toy label-noise: a run is a pure function of its seed; bad settings a
   c = small_toy("sgd", 0);
   c.batch_size = 51;
   CHECK_THROWS_WITH_AS(run_label_noise_toy(c), doctest::Contains("--batch-size must be in [1, 50]"), Error);
+}
+
+TEST_CASE("toy label-noise: the command writes a point per logged step, a summary and two figures") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("basin_apps_toy_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string out = (dir / "toy.jsonl").string();
+  std::vector<std::string> args = {"toy", "label-noise", "--width", "20", "--dim", "4", "--samples", "10",
+                                   "--steps", "50", "--log-every", "10", "--optimizer", "sam", "--out", out, "--quiet"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  REQUIRE(toy_main(static_cast<int>(argv.size()), argv.data()) == 0);
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<json::Value> lines = json::parse_lines(text, out);
+  REQUIRE(lines.size() == 7);  // steps 0, 10, ..., 50 and the summary
+  CHECK(lines[5].at("step").as_int64() == 50);
+  CHECK(lines[6].at("type").as_string() == "summary");
+  CHECK(lines[6].at("optimizer").as_string() == "sam");
+  for (const char* id : {"norms", "alignment"}) {
+    std::ifstream svg(figure_file(out, id));
+    const std::string s((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
+    CHECK(s.find("<svg") != std::string::npos);
+  }
+  args = {"toy", "spiral"};
+  argv.clear();
+  for (std::string& a : args) argv.push_back(a.data());
+  CHECK_THROWS_WITH_AS(toy_main(2, argv.data()), doctest::Contains("unknown toy 'spiral'"), Error);
+  fs::remove_all(dir);
 }
