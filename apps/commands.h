@@ -8,6 +8,8 @@ int train_main(int argc, char** argv);      // apps/train.cpp
 int eval_main(int argc, char** argv);       // apps/eval.cpp
 int convert_main(int argc, char** argv);    // apps/convert.cpp
 int bench_main(int argc, char** argv);      // apps/bench.cpp
+int probe_main(int argc, char** argv);      // apps/probe.cpp
+int toy_main(int argc, char** argv);        // apps/toy.cpp
 int sweep_main(int argc, char** argv);      // apps/sweep.cpp
 int report_main(int argc, char** argv);     // apps/report.cpp
 int plan_main(int argc, char** argv);       // apps/plan.cpp
