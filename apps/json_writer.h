@@ -10,6 +10,11 @@ namespace basin::apps {
 
 std::string json_escape(const std::string& text);  // with the surrounding quotes
 
+// A setting's text as the JSON value it means: "true"/"false" a boolean, a
+// number a number (its text kept, so no digit is lost), a comma list of
+// numbers an array, anything else a string.
+std::string json_typed(const std::string& text);
+
 class JsonObject {
  public:
   JsonObject& add(const std::string& key, double value);
@@ -22,6 +27,8 @@ class JsonObject {
   JsonObject& add(const std::string& key, const std::vector<int64_t>& values);
   // `json` must already be valid JSON (a nested object or array).
   JsonObject& add_raw(const std::string& key, const std::string& json);
+  // A setting kept as text (a flag, an optimizer option): see json_typed.
+  JsonObject& add_typed(const std::string& key, const std::string& text) { return add_raw(key, json_typed(text)); }
   std::string str() const;  // one line, no trailing newline
 
  private:

@@ -51,6 +51,13 @@ void Progress::update(const State& st) {
   printed_ = true;
 }
 
+void Progress::warn(const std::string& text) {
+  const bool quiet = quiet_;
+  quiet_ = false;
+  line("warning: " + text);
+  quiet_ = quiet;
+}
+
 void Progress::line(const std::string& text) {
   if (quiet_) return;
   if (bar_open_) std::fputc('\n', stderr);
