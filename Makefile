@@ -3,7 +3,14 @@
 #   make demo     install missing packages, build, train the default model
 #   make test     install missing packages, build, run every test suite
 #   make bench    CPU benchmark next to PyTorch (python3-torch)
+#   make check-portable   build and test the AVX2 (x86-64-v3) and generic CPU kernels
 #   make check-reference   compare forward/backward with PyTorch
+#   make check-report      render a `basin report` page in headless chromium
+#   make check-aarch64     cross-build for aarch64, run the suites under qemu
+#   make sanitize  ASan+UBSan build (clang) in build-sanitize/, every suite and
+#                  every fuzz target's seed corpus under it (docs/reliability.md)
+#   make fuzz SECONDS=N [RUNS=M] [TARGETS="json idx"]   run the fuzz targets
+#   make check-kill [KILLS=50]   SIGKILL a small run at random moments, resume, compare bits
 #   make clean
 BUILD  ?= build
 JOBS   ?= $(shell nproc)
@@ -14,7 +21,8 @@ ifdef CUDA_ARCHS
 CMAKE_FLAGS += -DBASIN_CUDA_ARCHS=$(CUDA_ARCHS)
 endif
 
-.PHONY: all build build-basin configure deps demo test bench check-reference clean
+.PHONY: all build build-basin configure deps demo test bench check-reference check-portable check-report \
+        check-aarch64 sanitize sanitize-build fuzz check-kill clean
 
 all: build
 
@@ -42,9 +50,65 @@ test: deps build
 bench: deps build-basin
 	@bash apps/bench.sh $(BUILD)
 
+# The portable CPU kernels: an AVX2 build (-march=x86-64-v3, no AVX-512) and a
+# generic one (no -march: no x86 intrinsics), CPU only, each running the whole
+# test suite. Two more full builds: CI (.ci/run) does not run this target, it
+# is too slow for CI's budget; run it after touching core/cpu/.
+check-portable: deps
+	@for arch in x86-64-v3 none; do \
+	  dir=$(BUILD)-march-$$arch; \
+	  echo "== check-portable: BASIN_MARCH=$$arch in $$dir"; \
+	  cmake -S . -B $$dir -DCMAKE_BUILD_TYPE=Release -DBASIN_CUDA=OFF -DBASIN_MARCH=$$arch $(CMAKE_FLAGS) > $$dir.configure.log 2>&1 \
+	    || { cat $$dir.configure.log; exit 1; }; \
+	  cmake --build $$dir -j $(JOBS) || exit 1; \
+	  (cd $$dir && ctest --output-on-failure) || exit 1; \
+	done
+
 check-reference: build
 	@bash cmake/deps.sh --reference
 	@bash tests/reference/check.sh $(BUILD)
 
+check-report: build-basin
+	@bash cmake/deps.sh --browser
+	@bash tests/report/check_browser.sh $(BUILD)
+
+# aarch64 (docs/embedded.md): installs the cross compiler, qemu-user and arm64
+# zlib, cross-builds with the aarch64-cross preset (static executables) and
+# runs the suites under qemu-aarch64. AARCH64_SUITES="core optim" limits it to
+# those suites (CI); empty: every suite and the basin binary.
+AARCH64_BUILD := build-aarch64-cross
+AARCH64_SUITES ?=
+check-aarch64:
+	@bash cmake/deps.sh --aarch64
+	@cmake --preset aarch64-cross > $(AARCH64_BUILD).configure.log 2>&1 \
+	  || (cat $(AARCH64_BUILD).configure.log; exit 1)
+	@nice -n 10 cmake --build $(AARCH64_BUILD) -j $(JOBS) \
+	  $(if $(AARCH64_SUITES),--target $(addprefix test_,$(AARCH64_SUITES)))
+	@cd $(AARCH64_BUILD) && nice -n 10 ctest --output-on-failure \
+	  $(if $(AARCH64_SUITES),-R '^($(subst $(eval) ,|,$(strip $(AARCH64_SUITES))))$$')
+
+# Sanitizers and fuzzing share one clang build: ASan+UBSan with recovery off
+# (the first report fails its test), libFuzzer coverage, CUDA off.
+SANITIZE_BUILD ?= build-sanitize
+SECONDS ?= 60
+RUNS ?= 1000000
+TARGETS ?=
+sanitize-build:
+	@bash cmake/deps.sh --fuzz
+	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=Release -DBASIN_CUDA=OFF -DCMAKE_CXX_COMPILER=clang++ \
+	  -DBASIN_SANITIZE=address,undefined -DBASIN_FUZZ=ON $(CMAKE_FLAGS) > $(SANITIZE_BUILD).configure.log 2>&1 \
+	  || (cat $(SANITIZE_BUILD).configure.log; exit 1)
+	@cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+
+sanitize: sanitize-build
+	@cd $(SANITIZE_BUILD) && ctest --output-on-failure
+
+fuzz: sanitize-build
+	@bash tests/fuzz/run.sh $(SANITIZE_BUILD) $(SECONDS) $(RUNS) $(TARGETS)
+
+KILLS ?= 50
+check-kill: deps build-basin
+	@bash tests/reliability/kill_test.sh $(BUILD) $(KILLS)
+
 clean:
-	rm -rf $(BUILD) $(BUILD).configure.log
+	rm -rf $(BUILD) $(BUILD).configure.log $(SANITIZE_BUILD) $(SANITIZE_BUILD).configure.log

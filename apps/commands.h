@@ -8,6 +8,9 @@ int train_main(int argc, char** argv);      // apps/train.cpp
 int eval_main(int argc, char** argv);       // apps/eval.cpp
 int convert_main(int argc, char** argv);    // apps/convert.cpp
 int bench_main(int argc, char** argv);      // apps/bench.cpp
+int sweep_main(int argc, char** argv);      // apps/sweep.cpp
+int report_main(int argc, char** argv);     // apps/report.cpp
+int plan_main(int argc, char** argv);       // apps/plan.cpp
 int reference_main(int argc, char** argv);  // apps/reference_dump.cpp (for tests/reference/)
 
 }  // namespace basin::apps

@@ -3,6 +3,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
 
 namespace basin::apps {
 
@@ -120,6 +124,18 @@ std::string JsonObject::str() const {
   for (size_t i = 0; i < fields_.size(); ++i)
     out += (i ? "," : "") + json_escape(fields_[i].first) + ":" + fields_[i].second;
   return out + "}";
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    BASIN_CHECK(out.good(), "cannot open '", tmp, "' for writing");
+    out << text;
+    out.flush();
+    BASIN_CHECK(out.good(), "writing '", tmp, "' failed");
+  }
+  std::filesystem::rename(tmp, path);
 }
 
 }  // namespace basin::apps

@@ -37,4 +37,8 @@ class JsonObject {
 
 std::string json_number(double value);  // 7 significant digits; null when not finite
 
+// Writes `text` to path + ".tmp" and renames it into place, so a reader (or a
+// run killed mid-write) never sees half a file.
+void write_text_atomic(const std::string& path, const std::string& text);
+
 }  // namespace basin::apps

@@ -35,6 +35,9 @@ const Command kCommands[] = {
     {"eval", basin::apps::eval_main, "accuracy of a checkpoint on a dataset split; optional logits dump"},
     {"convert", basin::apps::convert_main, "write an IDX dataset (e.g. Fashion-MNIST) in the CIFAR-10 binary layout"},
     {"bench", basin::apps::bench_main, "training-step throughput and memory of the ResNets"},
+    {"sweep", basin::apps::sweep_main, "train a grid of configurations (flag values x seeds), resumable"},
+    {"report", basin::apps::report_main, "draw runs and sweeps as one HTML page with SVG figures and tables"},
+    {"plan", basin::apps::plan_main, "memory of a training step by category, measured; largest batch per GiB"},
     {"reference", basin::apps::reference_main, "dump a forward/backward for the PyTorch reference check"},
 };
 

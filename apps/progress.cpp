@@ -30,21 +30,28 @@ std::string Progress::format(const State& st) const {
   return buf;
 }
 
+std::string Progress::bar(const State& st) const {
+  const int bar_width = 20;
+  const int filled = st.steps > 0 ? static_cast<int>(bar_width * st.step / st.steps) : 0;
+  return "[" + std::string(filled, '#') + std::string(bar_width - filled, '.') + "] ";
+}
+
 void Progress::update(const State& st) {
+  if (quiet_) return;
+  status((tty_ ? bar(st) : std::string()) + format(st), st.step == st.steps);
+}
+
+void Progress::status(const std::string& text, bool force) {
   if (quiet_) return;
   const auto now = std::chrono::steady_clock::now();
   const double since = std::chrono::duration<double>(now - last_).count();
-  const bool epoch_end = st.step == st.steps;
   if (tty_) {
-    if (printed_ && since < 0.2 && !epoch_end) return;  // redraw at most 5 times a second
-    const int bar_width = 20;
-    const int filled = st.steps > 0 ? static_cast<int>(bar_width * st.step / st.steps) : 0;
-    const std::string bar = "[" + std::string(filled, '#') + std::string(bar_width - filled, '.') + "] ";
-    std::fprintf(stderr, "\r%s%s\033[K", bar.c_str(), format(st).c_str());
+    if (printed_ && since < 0.2 && !force) return;  // redraw at most 5 times a second
+    std::fprintf(stderr, "\r%s\033[K", text.c_str());
     bar_open_ = true;
   } else {
-    if (printed_ && since < plain_every_s_ && !epoch_end) return;
-    std::fprintf(stderr, "%s\n", format(st).c_str());
+    if (printed_ && since < plain_every_s_ && !force) return;
+    std::fprintf(stderr, "%s\n", text.c_str());
   }
   std::fflush(stderr);
   last_ = now;

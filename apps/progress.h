@@ -19,6 +19,10 @@ class Progress {
     double images_per_s = 0, eta_s = 0;
   };
   void update(const State& state);
+  // Any one-line status (e.g. a whole sweep's): redrawn in place on a terminal
+  // (at most 5 times a second), a plain line every plain_every_s otherwise;
+  // `force` prints it regardless of the period (the last update of a phase).
+  void status(const std::string& text, bool force = false);
   // Print a whole line (finishing the bar first on a terminal).
   void line(const std::string& text);
   // "warning: <text>", printed even when quiet: a setting that does nothing
@@ -27,6 +31,7 @@ class Progress {
 
  private:
   std::string format(const State& state) const;
+  std::string bar(const State& state) const;
   bool quiet_, tty_;
   double plain_every_s_;
   bool bar_open_ = false;

@@ -80,16 +80,4 @@ LogCut cut_log_at_step(const std::string& path, int64_t step) {
   return cut;
 }
 
-void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    BASIN_CHECK(out.good(), "cannot open '", tmp, "' for writing");
-    out << text;
-    out.flush();
-    BASIN_CHECK(out.good(), "writing '", tmp, "' failed");
-  }
-  fs::rename(tmp, path);
-}
-
 }  // namespace basin::apps

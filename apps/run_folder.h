@@ -36,7 +36,4 @@ struct LogCut {
 };
 LogCut cut_log_at_step(const std::string& path, int64_t step);
 
-// Writes `text` to path.tmp and renames it over `path`.
-void write_text_atomic(const std::string& path, const std::string& text);
-
 }  // namespace basin::apps

@@ -3,9 +3,26 @@
 # root, sudo when available, otherwise prints the one command to run.
 #   deps.sh              build and test packages
 #   deps.sh --reference  also PyTorch for the reference checks and benchmarks
+#   deps.sh --browser    also Chromium, for the headless check of `basin report`'s HTML
+#   deps.sh --aarch64    also the aarch64 cross compiler, qemu-user and arm64
+#                        zlib (multiarch; linked statically, see
+#                        cmake/toolchain-aarch64.cmake)
+#   deps.sh --fuzz       also clang and its ASan/UBSan/libFuzzer runtimes (make sanitize, make fuzz)
 set -euo pipefail
 packages=(cmake g++ make zlib1g-dev libstb-dev doctest-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--reference" ]]; then packages+=(python3-torch python3-numpy); fi
+if [[ "${1:-}" == "--browser" ]]; then packages+=(chromium); fi
+if [[ "${1:-}" == "--fuzz" ]]; then packages+=(clang libclang-rt-14-dev libomp-dev); fi
+if [[ "${1:-}" == "--aarch64" ]]; then
+  packages+=(g++-aarch64-linux-gnu qemu-user zlib1g-dev:arm64)
+  # zlib1g-dev:arm64 needs the arm64 architecture known to dpkg (once).
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    add_arch="dpkg --add-architecture arm64"
+    if [[ $(id -u) -eq 0 ]]; then $add_arch
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo $add_arch
+    else echo "basin: run: sudo $add_arch" >&2; exit 1; fi
+  fi
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -378,13 +378,43 @@ void Value::check_only_fields(const std::vector<std::string>& known) const {
 
 Value parse(const std::string& text, const std::string& source) { return Parser(text, source).document(); }
 
-Value parse_file(const std::string& path) {
+namespace {
+
+std::string read_whole_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   BASIN_CHECK(in.is_open(), "JSON file '", path, "' cannot be opened");
   std::ostringstream text;
   text << in.rdbuf();
   BASIN_CHECK(!in.bad(), "JSON file '", path, "': read error");
-  return parse(text.str(), path);
+  return text.str();
+}
+
+}  // namespace
+
+Value parse_file(const std::string& path) { return parse(read_whole_file(path), path); }
+
+std::vector<Value> parse_lines(const std::string& text, const std::string& source, bool allow_torn_tail) {
+  std::vector<Value> out;
+  size_t begin = 0;
+  for (int64_t line = 1; begin < text.size(); ++line) {
+    size_t end = text.find('\n', begin);
+    const bool torn = end == std::string::npos;
+    if (torn) end = text.size();
+    const std::string body = text.substr(begin, end - begin);
+    begin = end + 1;
+    if (body.find_first_not_of(" \t\r") == std::string::npos) continue;
+    try {
+      out.push_back(parse(body, cat(source, " line ", line)));
+    } catch (const Error&) {
+      if (torn && allow_torn_tail) break;
+      throw;
+    }
+  }
+  return out;
+}
+
+std::vector<Value> parse_lines_file(const std::string& path, bool allow_torn_tail) {
+  return parse_lines(read_whole_file(path), path, allow_torn_tail);
 }
 
 std::string quote(const std::string& text) {

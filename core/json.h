@@ -74,6 +74,12 @@ Value parse(const std::string& text, const std::string& source);
 // The whole file; errors name the path.
 Value parse_file(const std::string& path);
 
+// JSON Lines: one document per line, blank lines skipped; errors name
+// "<source> line N". With allow_torn_tail, a last line that lacks its newline
+// and does not parse (its writer was stopped mid-line) is dropped instead.
+std::vector<Value> parse_lines(const std::string& text, const std::string& source, bool allow_torn_tail = false);
+std::vector<Value> parse_lines_file(const std::string& path, bool allow_torn_tail = false);
+
 // `text` as a JSON string literal, quotes included.
 std::string quote(const std::string& text);
 

@@ -41,7 +41,8 @@ Conv2dParams params(int sh, int sw, int ph, int pw, int dh, int dw) {
 
 // 1x1 (pointwise, one sample and grouped), 1x1 stride 2, 3x3 pad 1, 3x3 stride 2,
 // non-square with dilation, padding larger than the kernel reach, a batch that
-// splits into uneven sample groups, and a kernel as large as the input.
+// splits into uneven sample groups, same-width stride-1 shapes, and a kernel as
+// large as the input.
 std::vector<ConvCase> cases() {
   return {
       {2, 5, 48, 47, 3, 1, 1, params(1, 1, 0, 0, 1, 1)},
@@ -52,6 +53,11 @@ std::vector<ConvCase> cases() {
       {2, 3, 11, 9, 2, 5, 3, params(2, 1, 2, 1, 2, 1)},
       {2, 2, 7, 8, 3, 2, 3, params(1, 3, 3, 2, 1, 2)},
       {5, 2, 28, 28, 3, 3, 3, params(1, 1, 1, 1, 1, 1)},
+      // same output width at stride 1 (the shifted-copy im2col): a taller
+      // kernel than padding (OH < H), dilation with more padding in h (OH > H)
+      {2, 3, 9, 7, 4, 5, 3, params(1, 1, 1, 1, 1, 1)},
+      {2, 3, 8, 9, 3, 3, 3, params(1, 1, 3, 2, 2, 2)},
+      {3, 2, 4, 2, 2, 3, 3, params(1, 1, 1, 1, 1, 1)},
       {2, 3, 5, 4, 2, 5, 4, params(1, 1, 0, 0, 1, 1)},
       {1, 1, 1, 1, 1, 1, 1, params(1, 1, 0, 0, 1, 1)},
   };

@@ -133,6 +133,24 @@ TEST_CASE("core: cpu gemm shapes crossing every cache block (MC, KC, NC), few an
   }
 }
 
+TEST_CASE("core: cpu gemm A * B^T with a thin side and long k (the in-place dot route)") {
+  // Shapes of convolution weight gradients: one side <= 64, k >= 256, with
+  // edges in every tile dimension (4, 6 rows) and a k tail (16 lanes).
+  std::mt19937 rng(31);
+  const int64_t shapes[][3] = {{16, 150, 300}, {150, 16, 513}, {61, 7, 1000},
+                               {5, 64, 257},   {64, 64, 2049}, {3, 1, 256}};
+  int index = 0;
+  for (const auto& sh : shapes) {
+    const double alpha = index % 2 ? -0.5 : 1.0, beta = index % 3 == 0 ? 0.0 : 0.75;
+    const GemmCase c{false, true, sh[0], sh[1], sh[2], alpha, beta, index % 3};
+    bool padding_ok = false;
+    INFO("M=", c.M, " N=", c.N, " K=", c.K, " alpha=", alpha, " beta=", beta);
+    CHECK(run_case<float>(c, rng, &padding_ok) <= 1e-5);
+    CHECK(padding_ok);
+    ++index;
+  }
+}
+
 TEST_CASE("core: cpu gemm K == 0 and alpha == 0 give beta * C") {
   std::vector<float> C = {1.0f, -2.0f, 3.0f, 4.0f};
   const float A[1] = {std::nanf("")}, B[1] = {std::nanf("")};
@@ -146,28 +164,31 @@ TEST_CASE("core: cpu gemm K == 0 and alpha == 0 give beta * C") {
 
 TEST_CASE("core: cpu gemm gives the same bits on 1 and 2 threads") {
   std::mt19937 rng(7);
-  const int64_t M = 230, N = 310, K = 700;
-  const std::vector<float> A = random_values<float>(static_cast<size_t>(M * K), rng);
-  const std::vector<float> B = random_values<float>(static_cast<size_t>(K * N), rng);
-  std::vector<float> C1(static_cast<size_t>(M * N)), C2(C1.size());
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  basin::cpu::gemm<float>(false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C1.data(), N);
-  omp_set_num_threads(2);
-  basin::cpu::gemm<float>(false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C2.data(), N);
-  omp_set_num_threads(saved);
-  CHECK(C1 == C2);
-  double worst = 0.0;
-  for (int64_t i = 0; i < M; i += 13)
-    for (int64_t j = 0; j < N; j += 11) {
-      double ref = 0.0, scale = 0.0;
-      for (int64_t k = 0; k < K; ++k) {
-        ref += double(A[i * K + k]) * B[j * K + k];
-        scale += std::fabs(double(A[i * K + k]) * B[j * K + k]);
+  // 230 x 310 takes the packed route, 40 x 310 the in-place dot route
+  for (const int64_t M : {230, 40}) {
+    const int64_t N = 310, K = 700;
+    const std::vector<float> A = random_values<float>(static_cast<size_t>(M * K), rng);
+    const std::vector<float> B = random_values<float>(static_cast<size_t>(K * N), rng);
+    std::vector<float> C1(static_cast<size_t>(M * N)), C2(C1.size());
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    basin::cpu::gemm<float>(false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C1.data(), N);
+    omp_set_num_threads(2);
+    basin::cpu::gemm<float>(false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C2.data(), N);
+    omp_set_num_threads(saved);
+    CHECK(C1 == C2);
+    double worst = 0.0;
+    for (int64_t i = 0; i < M; i += 13)
+      for (int64_t j = 0; j < N; j += 11) {
+        double ref = 0.0, scale = 0.0;
+        for (int64_t k = 0; k < K; ++k) {
+          ref += double(A[i * K + k]) * B[j * K + k];
+          scale += std::fabs(double(A[i * K + k]) * B[j * K + k]);
+        }
+        worst = std::max(worst, std::fabs(C2[i * N + j] - ref) / scale);
       }
-      worst = std::max(worst, std::fabs(C2[i * N + j] - ref) / scale);
-    }
-  CHECK(worst <= 1e-5);
+    CHECK(worst <= 1e-5);
+  }
 }
 
 TEST_CASE("core: cpu gemm rejects leading dimensions smaller than the rows they hold") {

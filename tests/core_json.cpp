@@ -85,3 +85,15 @@ TEST_CASE("core: json quote round-trips through the parser") {
   CHECK(json::quote("a\"b") == "\"a\\\"b\"");
   CHECK(json::parse(json::quote(text), "q").as_string() == text);
 }
+
+TEST_CASE("core: json lines parse one document per line and may drop a torn last line") {
+  const std::vector<json::Value> v = json::parse_lines("{\"a\": 1}\n\n{\"a\": 2}\n{\"a\": 3", "r.jsonl", true);
+  REQUIRE(v.size() == 2);
+  CHECK(v[1].at("a").as_int64() == 2);
+  CHECK(json::parse_lines("{\"a\": 1}\n{\"a\": 3}", "r.jsonl").size() == 2);  // a whole last line is kept
+  CHECK_THROWS_WITH_AS(json::parse_lines("{\"a\": 1}\n{\"a\": 3", "r.jsonl"), doctest::Contains("r.jsonl line 2"),
+                       Error);
+  // Only the unterminated last line may be torn: a bad line in the middle stays an error.
+  CHECK_THROWS_WITH_AS(json::parse_lines("{\"a\": 1}\n{\"a\": \n{\"a\": 3}\n", "r.jsonl", true),
+                       doctest::Contains("r.jsonl line 2"), Error);
+}

@@ -1,6 +1,6 @@
 // CPU GEMM: Goto/BLIS-style blocking (NC x KC panels of B, MC x KC blocks of A,
-// both packed into register-tile slivers) around a fixed-size micro-kernel in
-// plain C++ that the compiler unrolls and vectorises for the build machine.
+// both packed into register-tile slivers) around a fixed-size micro-kernel
+// chosen for the build's instruction set (core/cpu/gemm_micro_kernel.h).
 #include "core/cpu/gemm.h"
 
 #include <omp.h>
@@ -9,32 +9,20 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu/gemm_dot.h"
+#include "core/cpu/gemm_micro_kernel.h"
 #include "core/error.h"
 
 namespace basin::cpu {
 namespace {
 
-// Register tile (MR rows x NR columns of C held in vector registers) and cache
-// blocks. With AVX-512 the build compiles this file for 512-bit vectors
-// (CMakeLists.txt) and the float tile is 12 x 32 = 24 zmm accumulators; else a
-// 6 x 32 tile (24 ymm with AVX-512VL's 32 registers; AVX2 alone spills some).
-// On the 2-core Xeon of docs/benchmarks.md the 12 x 32 tile made a ResNet-20
-// training step ~11% faster than 6 x 32 at 256 bits.
+// Register tile (MR x NR, from the ISA's micro-kernel, core/cpu/gemm_micro_kernel.h)
+// and cache blocks: a KC x NR sliver of B stays in L1 while the MC x KC block
+// of A it meets streams from L2.
 template <class T>
-struct Blocking;
-template <>
-struct Blocking<float> {
-#if defined(__AVX512F__)
-  static constexpr int MR = 12, NR = 32;
-#else
-  static constexpr int MR = 6, NR = 32;
-#endif
+struct Blocking {
+  static constexpr int MR = MicroKernel<T>::MR, NR = MicroKernel<T>::NR;
   static constexpr int64_t MC = 144, KC = 256, NC = 3072;
-};
-template <>
-struct Blocking<double> {
-  static constexpr int MR = 6, NR = 16;
-  static constexpr int64_t MC = 96, KC = 256, NC = 1536;
 };
 
 // Below this many multiply-adds a plain loop beats packing and threading.
@@ -43,7 +31,7 @@ constexpr int64_t kSmallWork = 24 * 24 * 24;
 constexpr int64_t kParallelWork = 96 * 96 * 96;
 
 // At most this many rows of C: B is not packed (see direct_b).
-constexpr int64_t kDirectBRows = 2 * 24;
+constexpr int64_t kDirectBRows = 48;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -120,41 +108,25 @@ void pack_b_sliver(bool trans_b, const T* B, int64_t ldb, int64_t p0, int64_t kc
   }
 }
 
-// C[mr x nr] = acc + beta * C, where acc = sum_k Ap[:,k] Bp[k,:] over the packed slivers.
-// beta == 0 writes without reading C (C may hold NaNs).
+// C[mr x nr] = acc + beta * C, where acc = sum_k Ap[:,k] Bp[k,:] over the packed
+// slivers. beta == 0 writes without reading C (C may hold NaNs). A partial tile
+// is computed whole into a local tile (the packed slivers are zero-padded) and
+// only its valid part is merged into C.
 template <class T>
 void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, int64_t ldbp,
                   T* __restrict C, int64_t ldc, int mr, int nr, T beta) {
-  constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
-  T acc[MR][NR];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) acc[i][j] = T(0);
-  for (int64_t k = 0; k < kc; ++k) {
-    const T* a = Ap + k * MR;
-    const T* b = Bp + k * ldbp;
-    for (int i = 0; i < MR; ++i) {
-      const T ai = a[i];
-#pragma omp simd
-      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
-    }
-  }
+  using Kernel = MicroKernel<T>;
+  constexpr int MR = Kernel::MR, NR = Kernel::NR;
   if (mr == MR && nr == NR) {
-    if (beta == T(0)) {
-      for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < NR; ++j) C[i * ldc + j] = acc[i][j];
-    } else if (beta == T(1)) {
-      for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < NR; ++j) C[i * ldc + j] += acc[i][j];
-    } else {
-      for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < NR; ++j) C[i * ldc + j] = beta * C[i * ldc + j] + acc[i][j];
-    }
+    Kernel::run(kc, Ap, Bp, ldbp, C, ldc, beta);
     return;
   }
+  alignas(64) T tile[MR * NR];
+  Kernel::run(kc, Ap, Bp, ldbp, tile, NR, T(0));
   for (int i = 0; i < mr; ++i)
     for (int j = 0; j < nr; ++j) {
       T& c = C[i * ldc + j];
-      c = beta == T(0) ? acc[i][j] : beta * c + acc[i][j];
+      c = beta == T(0) ? tile[i * NR + j] : beta * c + tile[i * NR + j];
     }
 }
 
@@ -202,6 +174,14 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
+  int threads = 1;
+  if (work >= kParallelWork && !omp_in_parallel()) threads = omp_get_max_threads();
+  if constexpr (DotKernel<T>::available) {
+    if (!trans_a && trans_b && dot_route_suits(M, N, K)) {
+      gemm_nt_dot<DotKernel<T>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+      return;
+    }
+  }
   using Bk = Blocking<T>;
   constexpr int MR = Bk::MR, NR = Bk::NR;
   const int64_t nc_max = std::min<int64_t>(Bk::NC, round_up(N, NR));
@@ -211,8 +191,6 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   // With few rows of C, packing B costs about as much as using it: full slivers
   // of a row-major B are then read in place (a few rows share each L1-resident sliver).
   const bool direct_b = !trans_b && M <= kDirectBRows;
-  int threads = 1;
-  if (work >= kParallelWork && !omp_in_parallel()) threads = omp_get_max_threads();
 
   // Every element of C sees the same blocks in the same k order whatever the
   // thread count, so the result is bit-identical for any number of threads.
