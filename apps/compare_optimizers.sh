@@ -11,7 +11,7 @@ mkdir -p "$OUT"
 
 common=(--model resnet20 --width 0.5 --dataset fmnist --train-limit 30000 --no-augment
         --noise sym:0.4 --noise-seed 1 --lr 0.1 --momentum 0.9 --weight-decay 5e-4
-        --schedule cosine --epochs 3 --batch-size 128 --seed 1 --threads 2 --quiet)
+        --schedule cosine --epochs 3 --batch-size 128 --seed 1 --threads 2 --quiet --overwrite)
 
 for opt in sgd sam ncsam; do
   extra=()

@@ -3,9 +3,27 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "apps/json_writer.h"
 #include "core/error.h"
 
 namespace basin::apps {
+
+std::string& program_path() {
+  static std::string path = "basin";
+  return path;
+}
+
+std::string format_filesystem_error(const std::filesystem::filesystem_error& e) {
+  // libstdc++: "filesystem error: cannot create directories: Permission denied [/x]"
+  std::string what = e.what();
+  const std::string prefix = "filesystem error: ";
+  if (what.rfind(prefix, 0) == 0) what = what.substr(prefix.size());
+  const size_t bracket = what.find(" [");
+  if (bracket != std::string::npos) what = what.substr(0, bracket);
+  std::string paths = e.path1().string();
+  if (!e.path2().empty()) paths += " -> " + e.path2().string();
+  return paths.empty() ? what : paths + ": " + what;
+}
 
 Flags::Flags(std::string command, std::string summary)
     : command_(std::move(command)), summary_(std::move(summary)) {}
@@ -106,6 +124,17 @@ std::vector<std::pair<std::string, std::string>> Flags::values() const {
   std::vector<std::pair<std::string, std::string>> out;
   for (const Flag& f : flags_) out.push_back({f.name, f.value});
   return out;
+}
+
+std::string Flags::json() const {
+  JsonObject o;
+  for (const Flag& f : flags_) {
+    const bool numeric = json_typed(f.default_value)[0] != '"';
+    if (f.boolean) o.add(f.name, f.value == "true");
+    else if (numeric) o.add_typed(f.name, f.value);
+    else o.add(f.name, f.value);
+  }
+  return o.str();
 }
 
 std::string Flags::help() const {

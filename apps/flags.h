@@ -3,11 +3,20 @@
 // unknown flags and malformed values are errors that name the flag.
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
 namespace basin::apps {
+
+// How the user started basin (argv[0]; main() sets it), for commands printed
+// back to them such as the one that resumes a run. "basin" until set.
+std::string& program_path();
+
+// A std::filesystem error worded like basin's own: "<path>: <what failed>",
+// e.g. "/x: cannot create directories: Permission denied".
+std::string format_filesystem_error(const std::filesystem::filesystem_error& e);
 
 class Flags {
  public:
@@ -35,6 +44,11 @@ class Flags {
   // (name, current value) of every flag, in declaration order.
   std::vector<std::pair<std::string, std::string>> values() const;
   std::string help() const;
+  // Every flag as one JSON object, typed by its declaration: a boolean flag
+  // true/false, a flag with a numeric default a number (or a list of numbers;
+  // text when the value is not one), any other flag a string, so `--out 2024`
+  // stays the string "2024".
+  std::string json() const;
 
  private:
   struct Flag {

@@ -40,6 +40,52 @@ std::string json_number(double value) {
   return buf;
 }
 
+namespace {
+
+// RFC 8259's number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(const std::string& t) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t from = i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+    return i > from;
+  };
+  if (i < t.size() && t[i] == '-') ++i;
+  if (i < t.size() && t[i] == '0') ++i;
+  else if (!digits()) return false;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == t.size();
+}
+
+}  // namespace
+
+std::string json_typed(const std::string& text) {
+  if (text == "true" || text == "false") return text;
+  if (is_json_number(text)) return text;
+  if (text.find(',') != std::string::npos) {
+    std::string array = "[";
+    size_t from = 0;
+    while (true) {
+      const size_t comma = text.find(',', from);
+      const std::string part = text.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+      if (!is_json_number(part)) return json_escape(text);
+      array += (from ? "," : "") + part;
+      if (comma == std::string::npos) break;
+      from = comma + 1;
+    }
+    return array + "]";
+  }
+  return json_escape(text);
+}
+
 JsonObject& JsonObject::add(const std::string& key, double value) {
   fields_.push_back({key, json_number(value)});
   return *this;

@@ -10,6 +10,11 @@ namespace basin::apps {
 
 std::string json_escape(const std::string& text);  // with the surrounding quotes
 
+// A setting's text as the JSON value it means: "true"/"false" a boolean, a
+// number a number (its text kept, so no digit is lost), a comma list of
+// numbers an array, anything else a string.
+std::string json_typed(const std::string& text);
+
 class JsonObject {
  public:
   JsonObject& add(const std::string& key, double value);
@@ -22,16 +27,18 @@ class JsonObject {
   JsonObject& add(const std::string& key, const std::vector<int64_t>& values);
   // `json` must already be valid JSON (a nested object or array).
   JsonObject& add_raw(const std::string& key, const std::string& json);
+  // A setting kept as text (a flag, an optimizer option): see json_typed.
+  JsonObject& add_typed(const std::string& key, const std::string& text) { return add_raw(key, json_typed(text)); }
   std::string str() const;  // one line, no trailing newline
 
  private:
   std::vector<std::pair<std::string, std::string>> fields_;
 };
 
-std::string json_number(double value);
+std::string json_number(double value);  // 7 significant digits; null when not finite
 
 // Writes `text` to path + ".tmp" and renames it into place, so a reader (or a
 // run killed mid-write) never sees half a file.
-void write_text_atomic(const std::string& path, const std::string& text);  // 7 significant digits; null when not finite
+void write_text_atomic(const std::string& path, const std::string& text);
 
 }  // namespace basin::apps

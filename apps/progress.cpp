@@ -58,6 +58,13 @@ void Progress::status(const std::string& text, bool force) {
   printed_ = true;
 }
 
+void Progress::warn(const std::string& text) {
+  const bool quiet = quiet_;
+  quiet_ = false;
+  line("warning: " + text);
+  quiet_ = quiet;
+}
+
 void Progress::line(const std::string& text) {
   if (quiet_) return;
   if (bar_open_) std::fputc('\n', stderr);

@@ -25,6 +25,9 @@ class Progress {
   void status(const std::string& text, bool force = false);
   // Print a whole line (finishing the bar first on a terminal).
   void line(const std::string& text);
+  // "warning: <text>", printed even when quiet: a setting that does nothing
+  // is worth a line in every log.
+  void warn(const std::string& text);
 
  private:
   std::string format(const State& state) const;

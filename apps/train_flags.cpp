@@ -37,6 +37,22 @@ std::string model_list() {
   return out;
 }
 
+// Flags a resumed run may take with a new value: they change how the run is
+// executed, logged or how long it is (--epochs), not the arithmetic of a step.
+const std::set<std::string>& may_change_on_resume() {
+  static const std::set<std::string> names = {
+      "out",     "resume",      "stop-after", "quiet",     "overwrite",       "epochs",     "device",
+      "threads", "deterministic", "log-every", "dump-step", "eval-every", "eval-batch-size", "test-limit"};
+  return names;
+}
+
+bool same_value(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  char *end_a = nullptr, *end_b = nullptr;
+  const double x = std::strtod(a.c_str(), &end_a), y = std::strtod(b.c_str(), &end_b);
+  return !a.empty() && !b.empty() && *end_a == '\0' && *end_b == '\0' && x == y;
+}
+
 bool is_number(const std::string& text) {
   char* end = nullptr;
   std::strtod(text.c_str(), &end);
@@ -95,6 +111,7 @@ void declare_train_flags(Flags& f) {
   f.add("eval-every", "1", "test accuracy every k epochs (and always after the last)");
   f.add("eval-batch-size", "256", "batch size of the test evaluation");
   f.add("stop-after", "0", "stop (with a checkpoint) after this many epochs of this invocation (0: run to the end)");
+  f.add_bool("overwrite", "replace the run already in --out (without it, a folder holding a run is refused)");
   f.add_bool("quiet", "no progress or report lines on stderr");
 }
 
@@ -142,6 +159,7 @@ TrainConfig train_config_from_flags(const Flags& f) {
   } catch (const Error& e) {
     fail(cat("flag --noise: ", e.what()));
   }
+  BASIN_CHECK(f.i64("noise-seed") >= 0, "flag --noise-seed: must be >= 0, got ", f.i64("noise-seed"));
   c.noise_seed = static_cast<uint64_t>(f.i64("noise-seed"));
   c.optim.method = f.str("optimizer");
   c.epochs = f.i64("epochs");
@@ -149,6 +167,7 @@ TrainConfig train_config_from_flags(const Flags& f) {
   c.batch_size = f.i64("batch-size");
   BASIN_CHECK(c.batch_size > 0, "flag --batch-size: must be > 0, got ", c.batch_size);
   parse_schedule_flag(f.str("schedule"), c.optim);
+  BASIN_CHECK(f.i64("seed") >= 0, "flag --seed: must be >= 0, got ", f.i64("seed"));
   c.seed = static_cast<uint64_t>(f.i64("seed"));
   for (const optim::OptionInfo& o : optim::describe_options()) {
     if (trainer_owned_options().count(o.name)) continue;
@@ -189,18 +208,36 @@ TrainConfig train_config_from_flags(const Flags& f) {
   c.stop_after = f.i64("stop-after");
   BASIN_CHECK(c.stop_after >= 0, "flag --stop-after: must be >= 0, got ", c.stop_after);
   c.quiet = f.on("quiet");
+  c.overwrite = f.on("overwrite");
   for (const auto& [name, value] : f.values()) c.flags[name] = value;
   c.flags["out"] = c.out_dir;
   return c;
 }
 
 void restore_saved_flags(Flags& f) {
-  static const std::set<std::string> per_invocation = {"out", "resume", "stop-after", "quiet"};
+  static const std::set<std::string> per_invocation = {"out", "resume", "stop-after", "quiet", "overwrite"};
   const Checkpoint ck = load_checkpoint(checkpoint_path(f.str("resume")));
   const std::map<std::string, std::string> saved = ck.flags();
   BASIN_CHECK(!saved.empty(), "checkpoint '", ck.path, "' holds no saved flags (metadata 'flag.*')");
-  for (const auto& [name, value] : saved)
-    if (f.has(name) && !f.given(name) && !per_invocation.count(name)) f.set_value(name, value);
+  for (const auto& [name, value] : saved) {
+    if (!f.has(name) || per_invocation.count(name)) continue;
+    if (!f.given(name)) {
+      f.set_value(name, value);
+      continue;
+    }
+    BASIN_CHECK(may_change_on_resume().count(name) || same_value(f.str(name), value), "flag --", name,
+                " cannot change on resume: the run in '", f.str("resume"), "' has ", name, "=", value,
+                ", this command gives ", name, "=", f.str(name),
+                " (on resume only --epochs and the execution and output flags may change)");
+  }
+}
+
+std::string train_flags_json(const std::map<std::string, std::string>& values) {
+  Flags f("train", "");
+  declare_train_flags(f);
+  for (const auto& [name, value] : values)
+    if (f.has(name)) f.set_value(name, value);
+  return f.json();
 }
 
 }  // namespace basin::apps

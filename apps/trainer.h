@@ -4,8 +4,10 @@
 // run.jsonl, a checkpoint per epoch, --resume, and summary.json.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "optim/config.h"
 
@@ -42,12 +44,24 @@ struct TrainConfig {
   int64_t stop_after = 0;           // stop after this many epochs of this invocation (0: run to the end)
   int64_t eval_batch_size = 256;
   bool quiet = false;               // no progress or report lines on stderr
+  bool overwrite = false;           // replace a run already in out_dir (else refused)
+  // Called after every step with the number of steps taken so far (tests use
+  // it to raise SIGINT at a chosen step); empty: nothing.
+  std::function<void(int64_t steps)> after_step;
   // Every flag's value as given to `basin train`, stored in the checkpoint so a
   // resumed run can restore them (train.cpp fills it; tests may leave it empty).
   std::map<std::string, std::string> flags;
 };
 
 struct TrainSummary {
+  // How the run stands: "finished" (all epochs), "interrupted" (--stop-after
+  // or SIGINT; a checkpoint holds the position) or "diverged" (the optimizer
+  // gave up at diverged_step; the checkpoint is the last good epoch's).
+  std::string status;
+  std::string reason;             // interrupted / diverged: why
+  int64_t diverged_step = -1;
+  bool already_finished = false;  // --resume of a finished run: nothing was run or written
+  std::vector<std::string> warnings;  // settings that do nothing (also printed)
   bool completed = false;         // reached the last epoch (false when stopped by stop_after)
   int64_t epochs_done = 0;        // total, including those before a resume
   int64_t steps = 0;              // global steps taken, including before a resume
@@ -62,7 +76,13 @@ struct TrainSummary {
   std::string out_dir, checkpoint;
 };
 
+// Trains, or continues config.resume. Refuses (basin::Error) an out_dir that
+// already holds a run unless config.overwrite or it is the run being resumed.
+// SIGINT stops at the next step boundary with a checkpoint (status "interrupted").
 TrainSummary run_training(const TrainConfig& config);
+
+// The shell command that continues the run in `out_dir`.
+std::string resume_command(const std::string& out_dir);
 
 // The seeds the trainer derives from --seed (distinct streams per consumer).
 uint64_t derive_seed(uint64_t seed, uint64_t stream);

@@ -327,11 +327,18 @@ std::string format_noise_report(const NoisyLabels& noise, const std::vector<std:
     return static_cast<size_t>(k) < class_names.size() ? class_names[k] : std::to_string(k);
   };
   if (c <= 20) {
-    out << "transition counts (rows clean, columns noisy):\n";
+    // Rows are labelled with index and name, columns with the index alone (names would not fit).
+    size_t label_width = std::string("clean \\ noisy").size();
+    for (int64_t i = 0; i < c; ++i) label_width = std::max(label_width, 4 + name(i).size());
+    out << "transition counts (rows: clean label, columns: noisy label):\n"
+        << std::left << std::setw(static_cast<int>(label_width)) << "clean \\ noisy" << std::right;
+    for (int64_t j = 0; j < c; ++j) out << ' ' << std::setw(6) << j;
+    out << '\n';
     for (int64_t i = 0; i < c; ++i) {
-      out << std::setw(6) << i;
+      out << std::setw(3) << i << ' ' << std::left << std::setw(static_cast<int>(label_width - 4)) << name(i)
+          << std::right;
       for (int64_t j = 0; j < c; ++j) out << ' ' << std::setw(6) << noise.transition[i * c + j];
-      out << "  " << name(i) << '\n';
+      out << '\n';
     }
   } else {
     // Listing every pair of a 100-class matrix would drown the log: the largest 30.

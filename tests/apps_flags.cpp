@@ -2,10 +2,14 @@
 // and malformed values are errors that name the flag; values reach TrainConfig.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "apps/flags.h"
+#include "apps/json_writer.h"
+#include "core/json.h"
 #include "apps/train_flags.h"
 #include "core/error.h"
 
@@ -69,6 +73,8 @@ TEST_CASE("apps: unknown flags and malformed values are errors naming the flag")
   CHECK(error_of({"--optimizer=ncsam", "--ncsam-target=clean"}).find("--ncsam-target") != std::string::npos);
   CHECK(error_of({"--optimizer=ncsam", "--sign=2"}).find("--sign") != std::string::npos);
   CHECK(error_of({"--optimizer=ncsam", "--ncsam-scale=normalized", "--ncsam-target=observed"}).empty());
+  CHECK(error_of({"--seed=-1"}).find("flag --seed: must be >= 0, got -1") != std::string::npos);
+  CHECK(error_of({"--noise-seed=-3"}).find("flag --noise-seed: must be >= 0") != std::string::npos);
   CHECK(error_of({"--epochs=3", "--optimizer=sam", "--rho=0.1"}).empty());
 }
 
@@ -128,4 +134,53 @@ TEST_CASE("apps: Flags help lists every flag with its default; set_value does no
   CHECK_FALSE(f.given("alpha"));
   CHECK(f.given("beta"));
   CHECK_THROWS_AS(f.set_value("beta", "yes"), Error);
+}
+
+TEST_CASE("apps: settings kept as text become typed JSON values") {
+  CHECK(json_typed("true") == "true");
+  CHECK(json_typed("false") == "false");
+  CHECK(json_typed("0.05") == "0.05");
+  CHECK(json_typed("-1") == "-1");
+  CHECK(json_typed("5e-4") == "5e-4");
+  CHECK(json_typed("3,5.5") == "[3,5.5]");
+  CHECK(json_typed("sym:0.4") == "\"sym:0.4\"");
+  CHECK(json_typed("") == "\"\"");
+  CHECK(json_typed(".5") == "\".5\"");      // not JSON's number grammar: kept as text
+  CHECK(json_typed("inf") == "\"inf\"");
+  CHECK(json_typed("0x10") == "\"0x10\"");
+  CHECK(json_typed("1,a") == "\"1,a\"");
+}
+
+TEST_CASE("apps: Flags::json types each flag by its declaration") {
+  Flags f("demo", "summary");
+  f.add("count", "3", "a number");
+  f.add("out", "", "a path");
+  f.add("mean", "", "a list as text");
+  f.add_bool("fast", "a switch");
+  Argv a({"--count=12", "--out=2024", "--fast", "--mean=0.5,0.25"});
+  a.storage[0] = "demo";
+  REQUIRE(f.parse(a.argc(), a.argv()));
+  const json::Value v = json::parse(f.json(), "flags");
+  CHECK(v.at("count").as_int64() == 12);
+  CHECK(v.at("out").as_string() == "2024");  // a string flag stays a string whatever it looks like
+  CHECK(v.at("fast").as_bool() == true);
+  CHECK(v.at("mean").as_string() == "0.5,0.25");
+  // The train flags of a default command line: every one present, typed.
+  Flags t("train", "");
+  declare_train_flags(t);
+  const json::Value train = json::parse(train_flags_json({{"epochs", "4"}, {"augment", "false"}, {"bogus", "1"}}), "t");
+  CHECK(train.at("epochs").as_int64() == 4);
+  CHECK(train.at("augment").as_bool() == false);
+  CHECK(train.at("lr").as_double() == 0.05);
+  CHECK(train.find("bogus") == nullptr);
+}
+
+TEST_CASE("apps: filesystem errors read '<path>: <what failed>: <why>'") {
+  const std::filesystem::filesystem_error one("cannot create directories", std::filesystem::path("/a/b"),
+                                              std::make_error_code(std::errc::permission_denied));
+  CHECK(format_filesystem_error(one) == "/a/b: cannot create directories: Permission denied");
+  const std::filesystem::filesystem_error two("cannot rename", std::filesystem::path("/a/x.tmp"),
+                                              std::filesystem::path("/a/x"),
+                                              std::make_error_code(std::errc::no_such_file_or_directory));
+  CHECK(format_filesystem_error(two) == "/a/x.tmp -> /a/x: cannot rename: No such file or directory");
 }

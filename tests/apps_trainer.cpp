@@ -20,45 +20,21 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "data/idx.h"
+#include "apps_run_testing.h"
 
 using namespace basin;
 using namespace basin::apps;
+using basin::test::have_fashion_mnist;
+using basin::test::tiny_config;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool have_fashion_mnist() {
-  return fs::exists(std::string(data::kFashionMnistDir) + "/train-images-idx3-ubyte.gz") &&
-         fs::exists(std::string(data::kFashionMnistDir) + "/t10k-images-idx3-ubyte.gz");
-}
 
 std::string temp_dir(const std::string& name) {
   const auto dir = fs::temp_directory_path() / ("basin_apps_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
-}
-
-TrainConfig tiny_config(const std::string& out) {
-  TrainConfig c;
-  c.model = "resnet20";
-  c.width = 0.25;
-  c.dataset = "fmnist";
-  c.train_limit = 256;
-  c.test_limit = 64;
-  c.noise = "sym:0.4";
-  c.noise_seed = 5;
-  c.epochs = 2;
-  c.batch_size = 64;
-  c.seed = 3;
-  c.optim.method = "casam";  // exercises the tracker, the split refit and the optimizer's stream
-  c.optim.warmup_epochs = 1;
-  c.optim.lr = 0.05;
-  c.threads = 2;
-  c.log_every = 2;
-  c.out_dir = out;
-  c.quiet = true;
-  return c;
 }
 
 std::vector<uint8_t> bytes_of(const Tensor& t) {
@@ -260,12 +236,7 @@ TEST_CASE("apps: basin train --resume DIR restores the run's flags and finishes 
     return;
   }
   const std::string dir = temp_dir("cli_resume");
-  auto run = [](std::vector<std::string> args) {
-    args.insert(args.begin(), "train");
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    return train_main(static_cast<int>(argv.size()), argv.data());
-  };
+  const auto run = basin::test::train_cli;
   REQUIRE(run({"--width=0.25", "--train-limit=256", "--test-limit=64", "--epochs=2", "--batch-size=64",
                "--lr=0.07", "--noise=pair:0.3", "--threads=2", "--quiet", "--stop-after=1", "--out=" + dir}) == 0);
   // Only --resume (and per-invocation flags): everything else comes from the checkpoint,

@@ -259,6 +259,10 @@ TEST_CASE("data: noise report shows the rate and the transition counts") {
   CHECK(text.find("realised rate") != std::string::npos);
   CHECK(text.find(std::to_string(noise.changed)) != std::string::npos);
   CHECK(text.find(std::to_string(noise.count(9, 1))) != std::string::npos);
+  // A header row names the columns (noisy labels 0..9); each row starts with its clean label and name.
+  CHECK(text.find("clean \\ noisy") != std::string::npos);
+  CHECK(text.find("     0      1      2      3      4      5      6      7      8      9\n") != std::string::npos);
+  CHECK(text.find("\n  9 truck") != std::string::npos);
   const Dataset c100 = synthetic("cifar100", 100, 2000, 16);
   const std::string big = format_noise_report(apply_noise(c100, "pair:0.5", 1));
   CHECK(big.find("->") != std::string::npos);
