@@ -3,14 +3,18 @@
 // integers). Every failure names the file and the tensor or field at fault.
 #include "core/safetensors.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "core/autograd.h"
 #include "core/error.h"
@@ -287,6 +291,44 @@ struct Entry {
   uint64_t begin = 0, end = 0;
 };
 
+// Fault injection for the reliability tests (docs/reliability.md), read on
+// every save so a test can set it between saves:
+//   BASIN_FAULT_WRITE_AFTER_BYTES=N  the write fails with ENOSPC once N bytes
+//                                    of the file are written (a full disk);
+//   BASIN_FAULT_WRITE_DELAY_MS=M     sleep M ms after the header, so a kill
+//                                    test can land inside a checkpoint write.
+struct WriteFaults {
+  int64_t fail_after_bytes = -1;  // -1: never
+  int64_t delay_ms = 0;
+};
+
+int64_t fault_setting(const char* name) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return -1;
+  char* end = nullptr;
+  const long long v = std::strtoll(text, &end, 10);
+  BASIN_CHECK(*end == '\0' && v >= 0, "environment variable ", name, "='", text,
+              "': expected a non-negative integer");
+  return v;
+}
+
+WriteFaults write_faults() {
+  WriteFaults f;
+  f.fail_after_bytes = fault_setting("BASIN_FAULT_WRITE_AFTER_BYTES");
+  f.delay_ms = std::max<int64_t>(0, fault_setting("BASIN_FAULT_WRITE_DELAY_MS"));
+  return f;
+}
+
+// fsync of the directory holding `path`, so the rename itself survives a crash.
+void sync_parent_directory(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return;  // best effort: the file itself is already synced
+  ::fsync(fd);
+  ::close(fd);
+}
+
 }  // namespace
 
 std::string encode_header(const NamedTensors& tensors,
@@ -336,11 +378,23 @@ void save(const std::string& path, const NamedTensors& tensors,
   while (header.size() % 8 != 0) header += ' ';  // keeps the data area 8-byte aligned
 
   const std::string tmp = cat(path, ".tmp.", static_cast<long>(getpid()));
+  const WriteFaults faults = write_faults();
   FILE* f = std::fopen(tmp.c_str(), "wb");
   BASIN_CHECK(f != nullptr, where, ": cannot open '", tmp, "' for writing: ", std::strerror(errno));
   bool ok = true;
+  int write_errno = 0;  // the first failure's cause (later calls may change errno)
+  int64_t written = 0;
   auto put = [&](const void* bytes, size_t n) {
-    if (ok && n > 0) ok = std::fwrite(bytes, 1, n, f) == n;
+    if (!ok || n == 0) return;
+    if (faults.fail_after_bytes >= 0 && written + static_cast<int64_t>(n) > faults.fail_after_bytes) {
+      std::fwrite(bytes, 1, static_cast<size_t>(faults.fail_after_bytes - written), f);
+      ok = false;
+      write_errno = ENOSPC;
+      return;
+    }
+    ok = std::fwrite(bytes, 1, n, f) == n;
+    if (!ok) write_errno = errno;
+    written += static_cast<int64_t>(n);
   };
   try {
     uint64_t header_len = header.size();
@@ -348,6 +402,10 @@ void save(const std::string& path, const NamedTensors& tensors,
     for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(header_len >> (8 * i));
     put(len_bytes, 8);
     put(header.data(), header.size());
+    if (faults.delay_ms > 0) {
+      std::fflush(f);
+      std::this_thread::sleep_for(std::chrono::milliseconds(faults.delay_ms));
+    }
     for (const auto& entry : tensors) {
       const Tensor host = host_contiguous(entry.second);
       put(host.raw_data(), static_cast<size_t>(host.numel()) * dtype_size(host.dtype()));
@@ -357,10 +415,16 @@ void save(const std::string& path, const NamedTensors& tensors,
     std::remove(tmp.c_str());
     throw;
   }
-  ok = ok && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  ok = (std::fclose(f) == 0) && ok;
+  if (ok && !(std::fflush(f) == 0 && fsync(fileno(f)) == 0)) {
+    ok = false;
+    write_errno = errno;
+  }
+  if (std::fclose(f) != 0 && ok) {
+    ok = false;
+    write_errno = errno;
+  }
   if (!ok) {
-    const std::string reason = std::strerror(errno);
+    const std::string reason = std::strerror(write_errno);
     std::remove(tmp.c_str());
     fail(cat(where, ": writing '", tmp, "' failed: ", reason));
   }
@@ -369,6 +433,7 @@ void save(const std::string& path, const NamedTensors& tensors,
     std::remove(tmp.c_str());
     fail(cat(where, ": renaming '", tmp, "' into place failed: ", reason));
   }
+  sync_parent_directory(path);
 }
 
 File load(const std::string& path) {

@@ -32,6 +32,9 @@ std::string where(const std::string& path, bool gzip) {
 
 // Reads header + the first `limit` items (all when limit == 0), checking the
 // magic, the dims and that the payload is exactly (or at least, with a limit) there.
+// Larger than any real IDX file (256 TiB); keeps every size product in int64.
+constexpr int64_t kMaxIdxBytes = int64_t{1} << 48;
+
 IdxFile read_idx(const std::string& path, uint32_t magic, int ndims, int64_t limit) {
   BASIN_CHECK(std::filesystem::is_regular_file(path), "IDX file '", path, "' not found");
   IdxFile file;
@@ -48,16 +51,24 @@ IdxFile read_idx(const std::string& path, uint32_t magic, int ndims, int64_t lim
                               magic == kImagesMagic ? " (uint8 images, 3 dims)" : " (uint8 labels, 1 dim)"));
   if (static_cast<int64_t>(head.size()) < header)
     format_error(name, head.size(), cat("truncated header: ", head.size(), " bytes, need ", header));
+  // The header's sizes are bounded before any arithmetic on them, so a corrupt
+  // header gets an error instead of a wrapped-around (undefined) size.
   int64_t item_bytes = 1;
   for (int d = 0; d < ndims; ++d) {
     const int64_t dim = read_be32(head.data() + 4 + 4 * d);
     if (d > 0) {
       if (dim <= 0) format_error(name, 4 + 4 * d, cat("dimension ", d, " is zero"));
+      if (item_bytes > kMaxIdxBytes / dim)
+        format_error(name, 4 + 4 * d, cat("dimension ", d, " (", dim, ") makes one item larger than ",
+                                          kMaxIdxBytes, " bytes; the header is corrupt"));
       item_bytes *= dim;
     }
     file.dims.push_back(dim);
   }
   const int64_t count = file.dims[0];
+  if (count > 0 && item_bytes > kMaxIdxBytes / count)
+    format_error(name, 4, cat("the header announces ", count, " items of ", item_bytes, " bytes, more than ",
+                              kMaxIdxBytes, " bytes in all; the header is corrupt"));
   const int64_t keep = limit > 0 ? std::min(limit, count) : count;
   file.bytes = read_maybe_gzip(path, limit > 0 ? static_cast<uint64_t>(header + keep * item_bytes) : 0);
   const int64_t size = static_cast<int64_t>(file.bytes.size());

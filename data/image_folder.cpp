@@ -1,6 +1,9 @@
-// Image-folder loader. stb_image's and stb_image_resize's implementations are
-// compiled here and only here.
+// Image-folder loader over stb_image and stb_image_resize (their
+// implementations are compiled in data/stb_impl.cpp).
 #include "data/image_folder.h"
+
+#include <stb_image.h>
+#include <stb_image_resize.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,27 +12,6 @@
 #include <memory>
 
 #include "core/error.h"
-
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_BMP
-#define STBI_FAILURE_USERMSG
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#endif
-#include <stb_image.h>
-#define STB_IMAGE_RESIZE_IMPLEMENTATION
-#define STB_IMAGE_RESIZE_STATIC
-#include <stb_image_resize.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 
 namespace basin::data {
 namespace fs = std::filesystem;

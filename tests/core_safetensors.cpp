@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -277,4 +278,49 @@ TEST_CASE("core: safetensors save is all-or-nothing") {
     message = e.what();
   }
   CHECK(message.find("no/such/dir/x.safetensors") != std::string::npos);
+}
+
+// A full disk in the middle of a write (the BASIN_FAULT_WRITE_AFTER_BYTES hook
+// of safetensors::save): a clear error naming the file and the cause, no temp
+// file left behind, and the previous file byte-identical and loadable.
+TEST_CASE("core: safetensors save on a full disk keeps the previous file") {
+  TempDir dir;
+  const std::string path = dir.file("ck.safetensors");
+  const Tensor old_weights = from_vector<float>({1.5f, -2.25f, 3.0f}, {3});
+  safetensors::save(path, {{"w", old_weights}}, {{"epoch", "1"}});
+  const std::string before = read_bytes(path);
+  const Tensor new_weights = from_vector<float>({9.0f, 8.0f, 7.0f, 6.0f}, {4});
+  // Every cut: inside the length, the header, the data, and exactly at the end of the data.
+  const size_t full_size = before.size() + sizeof(float);
+  for (size_t cut : {size_t{0}, size_t{5}, size_t{20}, before.size() - 2, full_size - 1}) {
+    CAPTURE(cut);
+    setenv("BASIN_FAULT_WRITE_AFTER_BYTES", std::to_string(cut).c_str(), 1);
+    std::string message;
+    try {
+      safetensors::save(path, {{"w", new_weights}}, {{"epoch", "2"}});
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    unsetenv("BASIN_FAULT_WRITE_AFTER_BYTES");
+    CHECK(message.find("ck.safetensors") != std::string::npos);
+    CHECK(message.find(std::strerror(ENOSPC)) != std::string::npos);
+    CHECK(read_bytes(path) == before);
+    const safetensors::File loaded = safetensors::load(path);
+    REQUIRE(loaded.tensors.size() == 1);
+    CHECK(loaded.tensors[0].second.to_vector<float>() == std::vector<float>{1.5f, -2.25f, 3.0f});
+    CHECK(loaded.metadata.at("epoch") == "1");
+    int files = 0;
+    for (const auto& entry : fs::directory_iterator(dir.path)) files += entry.is_regular_file();
+    CHECK(files == 1);  // no temp file left
+  }
+  // The hook set past the file's size changes nothing.
+  setenv("BASIN_FAULT_WRITE_AFTER_BYTES", std::to_string(full_size + 100).c_str(), 1);
+  safetensors::save(path, {{"w", new_weights}}, {{"epoch", "2"}});
+  unsetenv("BASIN_FAULT_WRITE_AFTER_BYTES");
+  CHECK(safetensors::load(path).metadata.at("epoch") == "2");
+  // A malformed setting is an error naming the variable, not a silent no-op.
+  setenv("BASIN_FAULT_WRITE_AFTER_BYTES", "12k", 1);
+  CHECK_THROWS_WITH_AS(safetensors::save(path, {{"w", new_weights}}),
+                       doctest::Contains("BASIN_FAULT_WRITE_AFTER_BYTES"), Error);
+  unsetenv("BASIN_FAULT_WRITE_AFTER_BYTES");
 }

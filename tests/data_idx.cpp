@@ -217,3 +217,25 @@ TEST_CASE("data: Fashion-MNIST loader on the Debian dataset-fashion-mnist files"
   const std::vector<uint8_t> first = head.images.to_vector<uint8_t>();
   CHECK(std::equal(first.begin(), first.end(), all.begin()));
 }
+
+// Found by the idx fuzz target (docs/reliability.md): dimensions of up to
+// 2^32 - 1 each overflowed the int64 size products (undefined behaviour, and
+// a wrapped size could pass the truncation check).
+TEST_CASE("data: IDX headers whose sizes overflow are errors naming the file and the field") {
+  TempDir dir;
+  const std::string img = dir.file("img"), lab = dir.file("lab");
+  write_bytes(lab, idx_labels(1, {1}));
+  write_bytes(img, idx_images(0x803, 1, 0xffffffffu, 0xffffffffu, {}));
+  std::string msg = error_message([&] { load_idx(img, lab); });
+  CHECK_MESSAGE(msg.find(img) != std::string::npos, msg);
+  CHECK_MESSAGE(msg.find("dimension 2 (4294967295) makes one item larger than") != std::string::npos, msg);
+  CHECK_MESSAGE(msg.find("byte offset 12") != std::string::npos, msg);
+  write_bytes(img, idx_images(0x803, 0xffffffffu, 0x10000, 0x10000, {}));
+  msg = error_message([&] { load_idx(img, lab, 2); });
+  CHECK_MESSAGE(msg.find("4294967295 items of 4294967296 bytes") != std::string::npos, msg);
+  CHECK_MESSAGE(msg.find("byte offset 4") != std::string::npos, msg);
+  // The largest sizes that fit are still read as far as the data goes: a truncation error.
+  write_bytes(img, idx_images(0x803, 1000, 0xffff, 0xffff, {}));
+  msg = error_message([&] { load_idx(img, lab); });
+  CHECK_MESSAGE(msg.find("truncated") != std::string::npos, msg);
+}

@@ -172,3 +172,20 @@ TEST_CASE("data: image folder mixing grey and RGB converts to the channel count 
   const std::string msg = error_message([&] { load_image_folder(dir.str()); });
   CHECK_MESSAGE(msg.find("b/broken.png") != std::string::npos, msg);
 }
+
+// Found by the image_folder fuzz target (docs/reliability.md): a PNG whose
+// broken chunk list makes stb_image read an empty chunk into a null buffer
+// (memcpy(NULL, p, 0)). It is refused with an error naming the file. (The sanitizer build replays the same bytes from
+// tests/fuzz/corpus/image_folder/regress_empty_png_chunk.)
+TEST_CASE("data: image folder with a PNG holding an empty chunk and bad CRCs") {
+  const std::vector<uint8_t> png = {
+      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
+      0x00, 0x02, 0x00, 0x00, 0x00, 0x02, 0x08, 0x00, 0x00, 0x00, 0x00, 0x48, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x10, 0x50, 0x54, 0x78, 0x9c, 0x63, 0x10, 0x50, 0x60, 0x30,
+      0x70, 0x00, 0x00, 0x01, 0x76, 0x00, 0x48, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("a"));
+  basin::test::write_bytes(dir.file("a/0.png"), png);
+  const std::string msg = basin::test::error_message([&] { basin::data::load_image_folder(dir.str()); });
+  CHECK_MESSAGE(msg.find("a/0.png': cannot decode: PNG not supported") != std::string::npos, msg);
+}

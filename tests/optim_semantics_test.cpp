@@ -273,3 +273,44 @@ TEST_CASE("optim: per-segment statistics are the norms of each layer's slice") {
   }
   CHECK(std::sqrt(total_e) == doctest::Approx(0.1));  // |e| = rho
 }
+
+// Non-finite injection (docs/reliability.md): a NaN pixel in the batch gives a
+// non-finite loss; sqrt(0 * sum(w)) added to the logits keeps the loss finite
+// but makes d/dw = 0 * inf = NaN, a non-finite gradient. Each is skipped and
+// counted with w untouched; max_consecutive_skips in a row abort, naming the step.
+TEST_CASE("optim: a NaN batch or a NaN gradient is skipped and counted; K in a row abort naming the step") {
+  const Batch b = make_batch(26);
+  for (const std::string method : {"sgd", "sam", "ncsam"}) {
+    CAPTURE(method);
+    auto model = make_tiny_model(9);
+    FlatParams flat = bind(*model, Device::cpu());
+    OptimConfig c = config_for(method);
+    c.max_consecutive_skips = 2;
+    auto opt = make_optimizer(c, flat);
+    Tensor poisoned_x = b.x.clone();
+    poisoned_x.data<double>()[5] = NAN;
+    auto nan_batch = [&](Pass) { return model->forward(poisoned_x); };
+    auto nan_gradient = [&](Pass) {
+      const Tensor w = *model->parameters()[0];
+      return add(model->forward(b.x), sqrt(mul(sum(w), 0.0)));
+    };
+    const Vec w0 = to_vec(flat.params());
+    StepResult r = opt->step(nan_batch, input_for(b, 0));
+    CHECK(r.skipped);
+    CHECK(r.skip_reason.find("non-finite loss") != std::string::npos);
+    CHECK(r.total_skips == 1);
+    r = opt->step([&](Pass) { return model->forward(b.x); }, input_for(b, 1));  // a good step resets the run
+    CHECK_FALSE(r.skipped);
+    const Vec w1 = to_vec(flat.params());
+    CHECK(w1 != w0);
+    r = opt->step(nan_gradient, input_for(b, 2));
+    CHECK(r.skipped);
+    CHECK(r.skip_reason.find("non-finite gradient norm") != std::string::npos);
+    CHECK(r.consecutive_skips == 1);
+    CHECK(r.total_skips == 2);
+    CHECK(to_vec(flat.params()) == w1);
+    CHECK_THROWS_WITH_AS(opt->step(nan_batch, input_for(b, 3)),
+                         doctest::Contains("step 3 (epoch 0) skipped: non-finite loss"), Error);
+    CHECK(to_vec(flat.params()) == w1);
+  }
+}

@@ -50,7 +50,7 @@ def idx():
     head = lambda mode: bytes([mode]) + struct.pack(">H", len(images))
     put("idx", "raw", head(0) + images + labels)
     put("idx", "gzip_both", head(3) + images + labels)  # the target gzips both parts
-    packed = gzip.compress(images)  # already gzip'd: the loader inflates these bytes as they are
+    packed = gzip.compress(images, mtime=0)  # already gzip'd: the loader inflates these bytes as they are
     put("idx", "pre_gzipped_images", bytes([4]) + struct.pack(">H", len(packed)) + packed + labels)
     put("idx", "count_mismatch", head(0) + images + idx_file(0x801, (3,), bytes([1, 2, 3])))
 
