@@ -98,10 +98,16 @@ sanitize-build:
 	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=Release -DBASIN_CUDA=OFF -DCMAKE_CXX_COMPILER=clang++ \
 	  -DBASIN_SANITIZE=address,undefined -DBASIN_FUZZ=ON $(CMAKE_FLAGS) > $(SANITIZE_BUILD).configure.log 2>&1 \
 	  || (cat $(SANITIZE_BUILD).configure.log; exit 1)
-	@cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+	@cmake --build $(SANITIZE_BUILD) -j $(JOBS) \
+	  $(if $(SANITIZE_SUITES),--target $(addprefix test_,$(SANITIZE_SUITES)) $(FUZZ_TARGETS))
 
+# SANITIZE_SUITES="core data optim" limits `make sanitize` to those suites plus
+# every fuzz target's corpus replay (what CI runs, for time); empty: every suite.
+SANITIZE_SUITES ?=
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.cpp,fuzz_%,$(wildcard tests/fuzz/*.cpp))
 sanitize: sanitize-build
-	@cd $(SANITIZE_BUILD) && ctest --output-on-failure
+	@cd $(SANITIZE_BUILD) && ctest --output-on-failure \
+	  $(if $(SANITIZE_SUITES),-R '^($(subst $(eval) ,|,$(strip $(SANITIZE_SUITES)))|fuzz_.*)$$')
 
 fuzz: sanitize-build
 	@bash tests/fuzz/run.sh $(SANITIZE_BUILD) $(SECONDS) $(RUNS) $(TARGETS)

@@ -137,7 +137,11 @@ TEST_CASE("core: cpu unary and binary_scalar against std functions") {
       {UnaryOp::Square, [](double x) { return x * x; }},
       {UnaryOp::Reciprocal, [](double x) { return 1.0 / x; }}};
   for (DType dtype : {DType::F64, DType::F32}) {
-    for (const auto& [op, f] : ref) {
+    for (const auto& entry : ref) {
+      // A plain variable, not a structured binding: clang 14 (make sanitize)
+      // refuses structured bindings inside doctest's CAPTURE lambda.
+      const UnaryOp op = entry.first;
+      const auto& f = entry.second;
       CAPTURE(static_cast<int>(op));
       // positive inputs for log/sqrt, signed for the rest
       const std::vector<double>& in =

@@ -31,8 +31,14 @@ TEST_CASE("core: gradients of broadcasting binary ops") {
       {"mul", [](const std::vector<Tensor>& in) { return mul(in[0], in[1]); }},
       {"div", [](const std::vector<Tensor>& in) { return div(in[0], in[1]); }}};
   uint32_t seed = 400;
-  for (const auto& [as, bs] : cases)
-    for (const auto& [name, f] : ops) {
+  for (const auto& shapes : cases)
+    for (const auto& op : ops) {
+      // Plain names, not structured bindings: clang 14 (make sanitize) refuses
+      // structured bindings inside doctest's INFO lambda.
+      const auto& as = shapes.first;
+      const auto& bs = shapes.second;
+      const char* name = op.first;
+      const Fn& f = op.second;
       INFO(name, " ", shape_str(as), " x ", shape_str(bs));
       // Divisors kept in [0.5, 2] so the quotient is smooth at the eps scale.
       const bool is_div = std::string(name) == "div";
