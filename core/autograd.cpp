@@ -29,6 +29,27 @@ std::vector<Tensor> Node::backward(const Tensor& grad_output) {
 
 void Node::release() { fn_ = nullptr; }
 
+Node::~Node() {
+  // Detach every upstream node that dies with this one into a local list and
+  // destroy them one at a time, each with its inputs already detached, so the
+  // depth of the graph never becomes depth of the call stack.
+  std::vector<std::shared_ptr<Node>> dying;
+  auto detach_inputs = [&dying](Node& node) {
+    node.fn_ = nullptr;  // its saved tensors first, so the inputs' counts are exact
+    for (Tensor& t : node.inputs_) {
+      TensorImpl* impl = t.impl();
+      if (impl && impl->grad_fn && t.impl_ptr().use_count() == 1) dying.push_back(std::move(impl->grad_fn));
+    }
+    node.inputs_.clear();
+  };
+  detach_inputs(*this);
+  while (!dying.empty()) {
+    std::shared_ptr<Node> node = std::move(dying.back());
+    dying.pop_back();
+    if (node.use_count() == 1) detach_inputs(*node);
+  }  // `node` dies here with nothing left to release recursively
+}
+
 bool any_requires_grad(const std::vector<Tensor>& inputs) {
   if (!g_grad_enabled) return false;
   for (const Tensor& t : inputs)

@@ -21,6 +21,11 @@ class Node {
 
   Node(std::string name, std::vector<Tensor> inputs, BackwardFn fn)
       : name_(std::move(name)), inputs_(std::move(inputs)), fn_(std::move(fn)) {}
+  // Frees the chain behind it iteratively: a recursive release (node -> input
+  // tensor -> its node -> ...) overflows the stack on deep graphs.
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
 
   const std::string& name() const { return name_; }
   const std::vector<Tensor>& inputs() const { return inputs_; }
