@@ -8,7 +8,8 @@
 #   make check-report      render a `basin report` page in headless chromium
 #   make check-aarch64     cross-build for aarch64, run the suites under qemu
 #   make sanitize  ASan+UBSan build (clang) in build-sanitize/, every suite and
-#                  every fuzz target's seed corpus under it (docs/reliability.md)
+#                  every fuzz target's seed corpus under it (docs/reliability.md);
+#                  SANITIZE_SUITES="core data optim" limits the suites (CI)
 #   make fuzz SECONDS=N [RUNS=M] [TARGETS="json idx"]   run the fuzz targets
 #   make check-kill [KILLS=50]   SIGKILL a small run at random moments, resume, compare bits
 #   make clean
