@@ -104,6 +104,10 @@ void CaSam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm
   }
   backprop_weighted_loss(pass1, input.labels, weights, config_.label_smoothing, aux_);
   result.aux_grad_norm = std::sqrt(dot_value(aux_, aux_));
+  if (!std::isfinite(result.aux_grad_norm)) {  // the step skeleton skips; w is not touched
+    result.skip_reason = cat("non-finite clean-subset gradient norm |g_C| = ", result.aux_grad_norm, " at w (pass 1)");
+    return;
+  }
   normalised_ascent(aux_, result.aux_grad_norm);
 }
 

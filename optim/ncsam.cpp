@@ -104,6 +104,10 @@ void Ncsam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm
   backprop_weighted_loss(pass1, targets, weights, config_.subset_label_smoothing, aux_);
   const double aux_norm = std::sqrt(dot_value(aux_, aux_));
   result.aux_grad_norm = aux_norm;
+  if (!std::isfinite(aux_norm)) {  // the step skeleton skips; w is not touched
+    result.skip_reason = cat("non-finite compensation gradient norm |g*| = ", aux_norm, " at w (pass 1)");
+    return;
+  }
   // e = a g + b g*: b = sign s(t) (raw) or sign rho s(t) / (|g*| + eps) (normalized).
   const double magnitude = config_.ncsam_scale == "normalized"
                                ? rho * result.s_t / (aux_norm + kNormEpsilon)
@@ -114,6 +118,10 @@ void Ncsam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm
   Tensor w = flat_.params();
   backend_of(w).perturb(w, e_, g_, Tensor(), a, aux_, b, /*apply=*/false);
   double e_norm = std::sqrt(dot_value(e_, e_));
+  if (!std::isfinite(e_norm)) {  // finite g and g*, but a + b overflowed
+    result.skip_reason = cat("non-finite perturbation norm |e| = ", e_norm, " at w (pass 1)");
+    return;
+  }
   if (config_.project && e_norm > rho) {
     NoGrad no_grad;
     e_.mul_(rho / e_norm);

@@ -241,6 +241,9 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
     ensure(e_);
     perturb(input, pass1, r.grad_norm, r);
     pass1.parts.clear();  // releases retained pass-1 graphs the method did not use
+    // A method that met a non-finite g* / g_C or e says so here, before w moved:
+    // w + e could not be undone once e holds a NaN.
+    if (!r.skip_reason.empty()) return dump_and_skip(r.skip_reason);
     r.perturbed = true;
     if (std::isnan(r.perturb_norm)) r.perturb_norm = std::sqrt(dot_value(e_, e_));
     auto restore = [&] {

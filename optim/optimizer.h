@@ -157,6 +157,8 @@ class Optimizer {
     Tensor logits;                 // [B, C] detached
   };
   // Build e in e_ (given g in g_ and |g|), apply w += e. Fill the method's result fields.
+  // A method that meets a non-finite auxiliary gradient or e sets result.skip_reason
+  // and returns without touching w; the step is then skipped.
   virtual void perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
                        StepResult& result) = 0;
   // Extra dump entries of the method (e.g. g*, chosen indices).

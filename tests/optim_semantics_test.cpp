@@ -4,8 +4,10 @@
 // the step's buffers.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdio>
 
+#include "core/autograd.h"
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "optim/factory.h"
@@ -313,4 +315,64 @@ TEST_CASE("optim: a NaN batch or a NaN gradient is skipped and counted; K in a r
                          doctest::Contains("step 3 (epoch 0) skipped: non-finite loss"), Error);
     CHECK(to_vec(flat.params()) == w1);
   }
+}
+
+namespace {
+
+// The logits unchanged, with a backward that turns to NaN when some row's
+// upstream gradient is exactly zero. Pass 1's g and pass 2's g2 give every row
+// a non-zero upstream (softmax minus one-hot); NCSAM's g* gives zero to the rows
+// it did not choose. So only g* becomes non-finite, as if a NaN had been
+// injected into it.
+Tensor nan_on_a_zero_row(const Tensor& logits) {
+  Tensor out = logits.detach().clone();
+  return record("nan_on_a_zero_row", out, {logits}, [](const Tensor& up) {
+    Tensor g = up.contiguous().clone();
+    double* v = g.data<double>();
+    const int64_t rows = g.size(0), cols = g.size(1);
+    bool zero_row = false;
+    for (int64_t i = 0; i < rows; ++i) {
+      bool all_zero = true;
+      for (int64_t k = 0; k < cols; ++k) all_zero = all_zero && v[i * cols + k] == 0.0;
+      zero_row = zero_row || all_zero;
+    }
+    if (zero_row) v[0] = NAN;
+    return std::vector<Tensor>{g};
+  });
+}
+
+}  // namespace
+
+TEST_CASE("optim: a non-finite g* skips the NCSAM step before w moves; K in a row abort naming the step") {
+  const Batch b = make_batch(31);
+  auto model = make_tiny_model(9);
+  FlatParams flat = bind(*model, Device::cpu());
+  OptimConfig c = config_for("ncsam");
+  c.r_flip = 0.25;  // 2 of the 8 rows chosen: 6 zero rows in g*'s upstream
+  c.max_consecutive_skips = 2;
+  auto opt = make_optimizer(c, flat);
+  auto poisoned = [&](Pass) { return nan_on_a_zero_row(model->forward(b.x)); };
+  auto plain = [&](Pass) { return model->forward(b.x); };
+
+  // A good step first, so that the momentum buffer is non-zero and can be compared.
+  StepResult r = opt->step(plain, input_for(b, 0));
+  REQUIRE_FALSE(r.skipped);
+  const Vec w1 = to_vec(flat.params()), m1 = to_vec(opt->momentum());
+  r = opt->step(poisoned, input_for(b, 1));
+  CHECK(r.skipped);
+  CHECK_MESSAGE(r.skip_reason.find("non-finite compensation gradient norm |g*|") != std::string::npos, r.skip_reason);
+  CHECK(std::isfinite(r.grad_norm));  // g itself was finite: only g* was poisoned
+  CHECK_FALSE(r.perturbed);
+  CHECK(r.total_skips == 1);
+  CHECK(to_vec(flat.params()) == w1);         // w never saw w + e
+  CHECK(to_vec(opt->momentum()) == m1);       // and the momentum is untouched
+  r = opt->step(plain, input_for(b, 2));      // the run goes on from the same w
+  CHECK_FALSE(r.skipped);
+  CHECK(r.consecutive_skips == 0);
+  const Vec w2 = to_vec(flat.params());
+  for (double x : w2) REQUIRE(std::isfinite(x));
+  CHECK(opt->step(poisoned, input_for(b, 3)).skipped);
+  CHECK_THROWS_WITH_AS(opt->step(poisoned, input_for(b, 4)),
+                       doctest::Contains("step 4 (epoch 0) skipped: non-finite compensation gradient norm"), Error);
+  CHECK(to_vec(flat.params()) == w2);
 }
