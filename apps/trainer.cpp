@@ -489,7 +489,7 @@ void TrainingRun::warn_about_idle_settings() {
     summary_.warnings.push_back(text);
     progress_.warn(text);
   };
-  const int64_t total_steps = cfg_.epochs * steps_per_epoch_;
+  const int64_t total_steps = total_epochs() * steps_per_epoch_;
   if (oc_.method == "ncsam" || oc_.method == "casam") {
     const double warmup = optim::resolved_warmup_epochs(oc_);
     if (warmup >= static_cast<double>(cfg_.epochs))
@@ -509,7 +509,7 @@ void TrainingRun::warn_about_idle_settings() {
                  " epochs): it never takes effect"));
   }
   if (cfg_.dump_step >= total_steps)
-    warn(cat("--dump-step ", cfg_.dump_step, " is past the last step (", cfg_.epochs, " epochs x ", steps_per_epoch_,
+    warn(cat("--dump-step ", cfg_.dump_step, " is past the last step (", total_epochs(), " epochs x ", steps_per_epoch_,
              " steps: steps 0 to ", total_steps - 1, "): nothing will be dumped"));
   else if (cfg_.dump_step >= 0 && cfg_.dump_step < global_step_)
     warn(cat("--dump-step ", cfg_.dump_step, " was taken before the resumed position (step ", global_step_,
@@ -601,7 +601,8 @@ bool TrainingRun::train_step(const data::Batch& batch, int64_t epoch, EpochStats
   in.step = stage_step(global_step_);
   const bool log_this = cfg_.log_every > 0 && global_step_ % cfg_.log_every == 0;
   in.observe = log_this;
-  if (cfg_.dump_step >= 0 && global_step_ == cfg_.dump_step) request_step_dump(in, cfg_, two_views ? concat({x, strong}, 0) : x, train_.num_classes);
+  if (cfg_.dump_step >= 0 && global_step_ == cfg_.dump_step)
+    request_step_dump(in, cfg_, two_views ? concat({x, strong}, 0) : x, train_.num_classes, global_step_);
   optim::StepResult r;
   try {
     r = opt_->step(closure, in);

@@ -74,4 +74,11 @@ Tensor IdoLoss::per_sample(const Tensor& logits, const LossRows& rows) const {
   return add(add(t.ce, t.sim), t.ent);
 }
 
+void IdoLoss::add_dump_entries(NamedTensors& tensors, const Tensor& indices) const {
+  if (!indices.defined()) return;
+  NoGrad no_grad;
+  tensors.emplace_back("ido.p_clean", index_select(p_clean_, indices));
+  tensors.emplace_back("ido.epsilon", index_select(epsilon_, indices));
+}
+
 }  // namespace basin::optim

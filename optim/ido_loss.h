@@ -26,6 +26,8 @@ class IdoLoss : public StepLoss {
   int64_t views() const override { return 2; }
   // logits [2b, C] (weak rows, then strong rows); rows.indices are required.
   Tensor per_sample(const Tensor& logits, const LossRows& rows) const override;
+  // "ido.p_clean" and "ido.epsilon" of the batch's samples.
+  void add_dump_entries(NamedTensors& tensors, const Tensor& indices) const override;
 
  private:
   Tensor p_clean_, epsilon_;  // [N]

@@ -363,6 +363,7 @@ void Optimizer::write_dump(const StepInput& input, const StepResult& r, const Te
     add("g2", g2_);
   }
   add_dump_entries(tensors, r);
+  loss_->add_dump_entries(tensors, input.indices);
   add("w_after", flat_.params());
   add("momentum_after", momentum_);
   // Every number a replay needs, in a decimal form that reads back to the same double.
@@ -374,6 +375,7 @@ void Optimizer::write_dump(const StepInput& input, const StepResult& r, const Te
   std::map<std::string, std::string> meta = input.dump_metadata;
   const std::map<std::string, std::string> own = {
       {"method", name()},
+      {"step_loss", loss_->name()},
       {"step", std::to_string(input.step)},
       {"epoch", std::to_string(input.epoch)},
       {"micro_batches", std::to_string(input.micro_batches)},

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/safetensors.h"
 #include "core/tensor.h"
 
 namespace basin::optim {
@@ -26,6 +27,8 @@ class StepLoss {
   virtual int64_t views() const { return 1; }
   // Per-sample loss [b] from logits [views() * b, C], recorded for autograd.
   virtual Tensor per_sample(const Tensor& logits, const LossRows& rows) const = 0;
+  // Step dumps: the loss's own per-sample inputs for the batch's dataset indices.
+  virtual void add_dump_entries(NamedTensors&, const Tensor& /*indices*/) const {}
 };
 
 // Cross-entropy with label smoothing: the default of every optimizer.

@@ -17,6 +17,7 @@
 #include "optim/ido_loss.h"
 #include "optim/mixture.h"
 #include "optim/wrong_event_mixture.h"
+#include "ido_reference.h"
 
 using namespace basin;
 using namespace basin::optim;
@@ -211,38 +212,6 @@ TEST_CASE("ido: per-class read-out of p_c, p_n, F_c, F_n and eps for given count
   CHECK_THROWS_AS(flat.fit({0, 1}, {0, 2}, 1), Error);
 }
 
-namespace {
-
-// L of ALGORITHMS.md with plain loops in f64: z_w, z_s [B][C].
-double loop_loss(const std::vector<double>& zw, const std::vector<double>& zs, const std::vector<int64_t>& y,
-                 const std::vector<double>& pc, const std::vector<double>& eps, int64_t B, int64_t C) {
-  double total = 0;
-  for (int64_t i = 0; i < B; ++i) {
-    auto softmax = [&](const std::vector<double>& z) {
-      std::vector<double> p(C);
-      double mx = -1e300, s = 0;
-      for (int64_t k = 0; k < C; ++k) mx = std::max(mx, z[i * C + k]);
-      for (int64_t k = 0; k < C; ++k) s += p[k] = std::exp(z[i * C + k] - mx);
-      for (double& v : p) v /= s;
-      return p;
-    };
-    const std::vector<double> pw = softmax(zw), ps = softmax(zs);
-    const double ce = -std::log(pw[y[i]]) - std::log(ps[y[i]]);
-    double sim = 0;
-    for (int64_t k = 0; k < C; ++k) sim += (zs[i * C + k] - zw[i * C + k]) * (zs[i * C + k] - zw[i * C + k]) / C;
-    double qmax = 0, h = 0;
-    for (int64_t k = 0; k < C; ++k) {
-      const double q = 0.5 * (std::clamp(pw[k], 1e-4, 1 - 1e-4) + std::clamp(ps[k], 1e-4, 1 - 1e-4));
-      qmax = std::max(qmax, q);
-      h -= q * std::log(q);
-    }
-    total += pc[i] * ce + eps[i] * sim + (1 - pc[i]) * qmax * h;
-  }
-  return total / static_cast<double>(B);
-}
-
-}  // namespace
-
 TEST_CASE("ido: the loss and its gradient match plain loops and finite differences") {
   Generator gen(9);
   const int64_t B = 6, C = 5, N = 10;
@@ -266,7 +235,7 @@ TEST_CASE("ido: the loss and its gradient match plain loops and finite differenc
   z.requires_grad_(true);
   LossRows rows{from_vector<int64_t>(y, {B}), from_vector<int64_t>(idx, {B})};
   Tensor value = mean(loss.per_sample(z, rows));
-  const double expected = loop_loss(zw, zs, y, pc, eps, B, C);
+  const double expected = basin::test::ido_loop_loss(zw, zs, y, pc, eps, B, C);
   CHECK(value.item() == doctest::Approx(expected).epsilon(1e-12));
   value.backward();
   const std::vector<double> grad = z.grad().to_vector<double>();
@@ -277,7 +246,7 @@ TEST_CASE("ido: the loss and its gradient match plain loops and finite differenc
     up[j] += h;
     down[j] -= h;
     auto eval = [&](const std::vector<double>& v) {
-      return loop_loss(std::vector<double>(v.begin(), v.begin() + B * C),
+      return basin::test::ido_loop_loss(std::vector<double>(v.begin(), v.begin() + B * C),
                        std::vector<double>(v.begin() + B * C, v.end()), y, pc, eps, B, C);
     };
     CHECK(grad[j] == doctest::Approx((eval(up) - eval(down)) / (2 * h)).epsilon(1e-6).scale(1e-3));
