@@ -93,7 +93,7 @@ void declare_train_flags(Flags& f) {
   f.section("IDO: wrong-event two-stage training (docs/algorithms.md \"IDO\")");
   f.add("method", "plain", "plain | ido: stage 1 = --epochs of the usual recipe, base model by the label-wave "
         "rule, then stage 2 from it under IDO's two-view loss with a fresh --optimizer");
-  f.add("stage2-epochs", "10", "IDO: epochs of stage 2 (its own cosine schedule)");
+  f.add("stage2-epochs", "10", "IDO: epochs of stage 2 (a fresh --schedule over them)");
   f.add("strong-magnitude", "5", "IDO: RandAugment magnitude of the strong view (the authors: 5 on CIFAR-10, 10 on CIFAR-100)");
   f.add("ido-mixture", "per-class", "IDO: per-class (one Beta mixture per observed class) | single (one for all)");
   f.section("optimizer hyper-parameters (optim::OptimConfig)");

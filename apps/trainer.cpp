@@ -717,6 +717,13 @@ void TrainingRun::finish_epoch(int64_t epoch, const EpochStats& st, double epoch
     line.add("clean_precision", q.precision).add("clean_recall", q.recall).add("wrong_event_auc", q.auc)
         .add("predicted_clean", q.predicted_clean);
   }
+  if (noise_.changed > 0) {
+    // Flagging the wrong labels: wrong events against the last training loss (docs/algorithms.md).
+    const optim::NoisyLabelAuc auc = optim::noisy_label_auc(
+        tracker_->wrong_event_values(), tracker_->last_loss_values(), tracker_->visit_values(),
+        noise_.noisy.to(Device::cpu()).to_vector<int64_t>(), train_.labels.to(Device::cpu()).to_vector<int64_t>());
+    line.add("noisy_auc_wrong_events", auc.wrong_events).add("noisy_auc_loss", auc.loss);
+  }
   if (ido_) ido_epoch_fields(epoch, line);
   if (test_acc >= 0) line.add("test_acc", test_acc).add("test_loss", test_loss);
   line.add("lr", opt_->schedule().lr(stage_step(std::max<int64_t>(global_step_ - 1, 0))))
