@@ -2,7 +2,7 @@
 // core/rand_augment_ops.h (shared with the CPU kernel, integer arithmetic), so
 // the augmented bytes equal the CPU's for the same (seed, offset).
 #include "core/rand_augment_ops.h"
-#include "core/tensor.h"
+#include "cuda/allocator.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_common.h"
 
@@ -90,10 +90,11 @@ void CudaBackend::rand_augment(const Tensor& src, const RandAugmentSpec& spec, u
   if (src.numel() == 0) return;
   BASIN_CHECK(g.N <= 2147483647, "cuda rand_augment: ", g.N, " samples exceed one grid");
   const Constants k = make_constants(spec, g.H, g.W);
-  // Room for the intermediate image when a sample gets two or more operations.
-  Tensor scratch = empty(src.shape(), DType::U8, src.device());
+  // Room for the intermediate image when a sample gets two or more
+  // operations (the cache hands it out again only to later work on the stream).
+  DeviceBuffer scratch(static_cast<size_t>(src.numel()));
   rand_augment_kernel<<<static_cast<unsigned>(g.N), kThreads, 0, stream()>>>(
-      data_ptr<uint8_t>(src), g, spec, k, seed, offset, data_ptr<uint8_t>(scratch), data_ptr<uint8_t>(out));
+      data_ptr<uint8_t>(src), g, spec, k, seed, offset, scratch.as<uint8_t>(), data_ptr<uint8_t>(out));
   check_launch("rand_augment_kernel");
 }
 

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "core/backend.h"
@@ -226,7 +227,7 @@ TEST_CASE("data: every RandAugment op matches its f64 reference, 1 and 3 channel
         REQUIRE(d.applied);
         seen.insert(d.op * 2 + (d.sign > 0));
         const Image in = sample_of(x, i), got = sample_of(out, i), want = ref_op(d.op, d.sign, m, 77, in);
-        INFO("channels ", channels, ", magnitude ", m, ", sample ", i, ": ", kOpNames[d.op], " sign ", d.sign);
+        INFO("channels ", channels, ", magnitude ", m, ", sample ", i, ": ", std::string(kOpNames[d.op]), " sign ", d.sign);
         CHECK(got.v == want.v);
         if (got.v != in.v) changed.insert(d.op);
       }
@@ -234,7 +235,7 @@ TEST_CASE("data: every RandAugment op matches its f64 reference, 1 and 3 channel
       // Every op but Identity (and Color on gray images) changes some image.
       for (int op = 1; op < 14; ++op) {
         if (op == 5 && channels == 1) continue;
-        INFO("op ", kOpNames[op], " left every image as it was (channels ", channels, ", magnitude ", m, ")");
+        INFO("op ", std::string(kOpNames[op]), " left every image as it was (channels ", channels, ", magnitude ", m, ")");
         CHECK(changed.count(op) == 1);
       }
     }
