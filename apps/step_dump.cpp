@@ -9,8 +9,9 @@
 
 namespace basin::apps {
 
-void request_step_dump(optim::StepInput& in, const TrainConfig& cfg, const Tensor& batch, int64_t num_classes) {
-  in.dump_path = (std::filesystem::path(cfg.out_dir) / cat("step_", in.step, ".safetensors")).string();
+void request_step_dump(optim::StepInput& in, const TrainConfig& cfg, const Tensor& batch, int64_t num_classes,
+                       int64_t global_step) {
+  in.dump_path = (std::filesystem::path(cfg.out_dir) / cat("step_", global_step, ".safetensors")).string();
   in.dump_batch = batch.detach();
   in.dump_metadata = {{"model", cfg.model},
                       {"width", join_doubles({cfg.width})},

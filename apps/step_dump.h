@@ -10,7 +10,9 @@
 
 namespace basin::apps {
 
-// Sets in.dump_path (OUT/step_N.safetensors), in.dump_batch and in.dump_metadata.
-void request_step_dump(optim::StepInput& in, const TrainConfig& cfg, const Tensor& batch, int64_t num_classes);
+// Sets in.dump_path (OUT/step_N.safetensors, N = the run's global step, which
+// differs from in.step in IDO's stage 2), in.dump_batch and in.dump_metadata.
+void request_step_dump(optim::StepInput& in, const TrainConfig& cfg, const Tensor& batch, int64_t num_classes,
+                       int64_t global_step);
 
 }  // namespace basin::apps

@@ -90,6 +90,12 @@ void declare_train_flags(Flags& f) {
   f.add("batch-size", "128", "training batch size");
   f.add("schedule", "cosine", "learning rate per iteration: cosine | constant | multistep:M1,M2[:gamma] (epochs)");
   f.add("seed", "0", "seed of model init, shuffling, augmentation and the optimizer stream");
+  f.section("IDO: wrong-event two-stage training (docs/algorithms.md \"IDO\")");
+  f.add("method", "plain", "plain | ido: stage 1 = --epochs of the usual recipe, base model by the label-wave "
+        "rule, then stage 2 from it under IDO's two-view loss with a fresh --optimizer");
+  f.add("stage2-epochs", "10", "IDO: epochs of stage 2 (a fresh --schedule over them)");
+  f.add("strong-magnitude", "5", "IDO: RandAugment magnitude of the strong view (the authors: 5 on CIFAR-10, 10 on CIFAR-100)");
+  f.add("ido-mixture", "per-class", "IDO: per-class (one Beta mixture per observed class) | single (one for all)");
   f.section("optimizer hyper-parameters (optim::OptimConfig)");
   for (const optim::OptionInfo& o : optim::describe_options()) {
     if (trainer_owned_options().count(o.name)) continue;
@@ -164,6 +170,18 @@ TrainConfig train_config_from_flags(const Flags& f) {
   c.optim.method = f.str("optimizer");
   c.epochs = f.i64("epochs");
   BASIN_CHECK(c.epochs > 0, "flag --epochs: must be > 0, got ", c.epochs);
+  const std::string method = f.str("method");
+  BASIN_CHECK(method == "plain" || method == "ido", "flag --method: expected plain | ido, got '", method, "'");
+  c.ido.enabled = method == "ido";
+  c.ido.stage2_epochs = f.i64("stage2-epochs");
+  BASIN_CHECK(c.ido.stage2_epochs > 0, "flag --stage2-epochs: must be > 0, got ", c.ido.stage2_epochs);
+  c.ido.magnitude = static_cast<int>(f.i64("strong-magnitude"));
+  BASIN_CHECK(c.ido.magnitude >= 0 && c.ido.magnitude <= 30, "flag --strong-magnitude: must be in [0, 30], got ",
+              c.ido.magnitude);
+  const std::string mixture = f.str("ido-mixture");
+  BASIN_CHECK(mixture == "per-class" || mixture == "single", "flag --ido-mixture: expected per-class | single, got '",
+              mixture, "'");
+  c.ido.per_class = mixture == "per-class";
   c.batch_size = f.i64("batch-size");
   BASIN_CHECK(c.batch_size > 0, "flag --batch-size: must be > 0, got ", c.batch_size);
   parse_schedule_flag(f.str("schedule"), c.optim);

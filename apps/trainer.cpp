@@ -31,6 +31,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "data/augment.h"
+#include "data/strong_augment.h"
 #include "data/batch_iterator.h"
 #include "data/noise.h"
 #include "nn/models.h"
@@ -122,6 +123,12 @@ std::vector<IdentityEntry> identity(const TrainConfig& c) {
       {"train.noise_seed", "--noise-seed", std::to_string(c.noise_seed)},
       {"train.batch_size", "--batch-size", std::to_string(c.batch_size)},
       {"train.seed", "--seed", std::to_string(c.seed)}};
+  if (c.ido.enabled) {  // only then, so plain runs' checkpoints keep their identity
+    out.push_back({"train.method", "--method", "ido"});
+    out.push_back({"train.stage2_epochs", "--stage2-epochs", std::to_string(c.ido.stage2_epochs)});
+    out.push_back({"train.strong_magnitude", "--strong-magnitude", std::to_string(c.ido.magnitude)});
+    out.push_back({"train.ido_mixture", "--ido-mixture", c.ido.per_class ? "per-class" : "single"});
+  }
   for (const auto& [name, value] : optim_settings(c.optim)) {
     if (trainer_set_option(name)) continue;
     std::string label = "--" + name;
@@ -263,6 +270,15 @@ class TrainingRun {
   void write_step_line(const optim::StepResult& r, const BatchCounts& counts, int64_t batch_size, int64_t epoch,
                        double step_s);
   void finish_epoch(int64_t epoch, const EpochStats& st, double epoch_s);
+  // IDO (apps/ido_stage.h): the run's length over both stages, whether an
+  // epoch (0-based) belongs to stage 2, the stage-2 start, its fresh optimizer,
+  // and the label-wave / mixture fields of an epoch line.
+  int64_t total_epochs() const { return cfg_.epochs + (cfg_.ido.enabled ? cfg_.ido.stage2_epochs : 0); }
+  bool in_stage2(int64_t epoch) const { return cfg_.ido.enabled && epoch >= cfg_.epochs; }
+  int64_t stage_step(int64_t step) const { return in_stage2(step / steps_per_epoch_) ? step - cfg_.epochs * steps_per_epoch_ : step; }
+  void begin_stage2();
+  void make_stage2_optimizer(std::shared_ptr<optim::IdoLoss> loss);
+  void ido_epoch_fields(int64_t epoch, JsonObject& line);
   void save_checkpoint_at(int64_t completed_epochs, const EpochStats* partial);
   void finish();
   std::string out_path(const std::string& name) const { return (fs::path(cfg_.out_dir) / name).string(); }
@@ -288,6 +304,8 @@ class TrainingRun {
   Generator augment_gen_;
   AugmentSpec train_spec_, eval_spec_;
   std::unique_ptr<JsonLog> log_;
+  std::unique_ptr<IdoStage> ido_;
+  data::StrongAugmentSpec strong_spec_;
 
   int64_t start_epoch_ = 0, global_step_ = 0;
   EpochStats resumed_partial_;  // the first epoch's sums so far when resuming mid-epoch
@@ -304,6 +322,8 @@ void TrainingRun::check_config() const {
   BASIN_CHECK(cfg_.log_every >= 0, "log-every must be >= 0, got ", cfg_.log_every);
   BASIN_CHECK(cfg_.stop_after >= 0, "stop-after must be >= 0, got ", cfg_.stop_after);
   BASIN_CHECK(cfg_.threads >= 0, "threads must be >= 0, got ", cfg_.threads);
+  BASIN_CHECK(!cfg_.ido.enabled || cfg_.ido.stage2_epochs > 0, "IDO: stage-2 epochs must be > 0, got ",
+              cfg_.ido.stage2_epochs);
 }
 
 bool TrainingRun::open_resume() {
@@ -323,9 +343,13 @@ bool TrainingRun::open_resume() {
     BASIN_CHECK(ck.meta(e.key) == e.value, "cannot resume from '", ck.path, "': ", e.label,
                 " cannot change on resume: it was '", ck.meta(e.key), "' there, and is '", e.value, "' now");
   epochs_before_ = ck.meta_i64("train.epochs");
+  // IDO's stage boundary is a function of --epochs: it cannot move under a started run.
+  BASIN_CHECK(!cfg_.ido.enabled || cfg_.epochs == epochs_before_, "cannot resume '", ck.path,
+              "' with --epochs ", cfg_.epochs, ": an IDO run's stage 1 has ", epochs_before_,
+              " epochs, fixed when it started");
   const int64_t done = ck.meta_i64("epoch"), step = ck.meta_i64("step");
   const bool mid_epoch = ck.has_meta("epoch_partial");
-  if (done == epochs_before_ && !mid_epoch && cfg_.epochs == epochs_before_) {
+  if (done == epochs_before_ + total_epochs() - cfg_.epochs && !mid_epoch && cfg_.epochs == epochs_before_) {
     summary_.already_finished = true;
     summary_.status = "finished";
     summary_.completed = true;
@@ -338,7 +362,7 @@ bool TrainingRun::open_resume() {
     summary_.checkpoint = ck.path;
     return true;
   }
-  BASIN_CHECK(cfg_.epochs > done || (cfg_.epochs == done && !mid_epoch), "cannot resume '", ck.path,
+  BASIN_CHECK(total_epochs() > done || (total_epochs() == done && !mid_epoch), "cannot resume '", ck.path,
               "' with --epochs ", cfg_.epochs, ": it has already trained ", done, " epochs",
               mid_epoch ? " and part of the next" : "");
   return false;
@@ -403,6 +427,10 @@ void TrainingRun::build() {
   opt_ = optim::make_optimizer(oc_, flat_, tracker_.get());
   augment_gen_ = Generator(derive_seed(cfg_.seed, 3));
   train_spec_ = cfg_.augment ? data::train_augment_spec(train_) : data::eval_augment_spec(train_);
+  if (cfg_.ido.enabled) {
+    ido_ = std::make_unique<IdoStage>(cfg_.ido, noise_.noisy.to(Device::cpu()).to_vector<int64_t>(), train_.num_classes);
+    strong_spec_.magnitude = cfg_.ido.magnitude;
+  }
   eval_spec_ = data::eval_augment_spec(train_);
 }
 
@@ -411,9 +439,15 @@ void TrainingRun::restore() {
   ck.load_model(*model_);  // its errors name the checkpoint already
   try {
     flat_.check_bound();
-    NamedTensors optim_state;
+    NamedTensors optim_state, ido_state;
     for (const auto& [n, t] : ck.other_tensors())
-      if (n.rfind(kTrainerPrefix, 0) != 0) optim_state.push_back({n, t});
+      if (n.rfind("ido.", 0) == 0) ido_state.push_back({n, t});
+      else if (n.rfind(kTrainerPrefix, 0) != 0) optim_state.push_back({n, t});
+    if (ido_) {
+      ido_->load_state(ido_state);
+      // A checkpoint taken after a stage-2 step holds the stage-2 optimizer's state.
+      if (ck.meta_i64("step") > cfg_.epochs * steps_per_epoch_) make_stage2_optimizer(ido_->loss(device_));
+    }
     opt_->load_state(optim_state);
   } catch (const Error& e) {
     fail(cat("cannot resume from checkpoint '", ck.path, "': ", e.what()));
@@ -432,10 +466,10 @@ void TrainingRun::restore() {
   if (ck.has_meta("last_epoch_sums")) last_epoch_ = EpochStats::from_text(ck.meta("last_epoch_sums"), ck.path);
   if (ck.has_meta("epoch_partial")) resumed_partial_ = EpochStats::from_text(ck.meta("epoch_partial"), ck.path);
   const int64_t in_epoch = global_step_ - start_epoch_ * steps_per_epoch_;
-  BASIN_CHECK(start_epoch_ >= 0 && start_epoch_ <= cfg_.epochs && in_epoch >= 0 && in_epoch < steps_per_epoch_ &&
+  BASIN_CHECK(start_epoch_ >= 0 && start_epoch_ <= total_epochs() && in_epoch >= 0 && in_epoch < steps_per_epoch_ &&
                   (in_epoch == 0) == !ck.has_meta("epoch_partial"),
               "checkpoint '", ck.path, "': position epoch ", start_epoch_, " step ", global_step_, " does not fit ",
-              cfg_.epochs, " epochs of ", steps_per_epoch_, " steps");
+              total_epochs(), " epochs of ", steps_per_epoch_, " steps");
   progress_.line(cat("resumed from ", ck.path, " at epoch ", start_epoch_, ", step ", global_step_,
                      in_epoch ? cat(" (", in_epoch, " steps into epoch ", start_epoch_ + 1, ")") : std::string()));
   if (cfg_.epochs != epochs_before_) {
@@ -455,7 +489,7 @@ void TrainingRun::warn_about_idle_settings() {
     summary_.warnings.push_back(text);
     progress_.warn(text);
   };
-  const int64_t total_steps = cfg_.epochs * steps_per_epoch_;
+  const int64_t total_steps = total_epochs() * steps_per_epoch_;
   if (oc_.method == "ncsam" || oc_.method == "casam") {
     const double warmup = optim::resolved_warmup_epochs(oc_);
     if (warmup >= static_cast<double>(cfg_.epochs))
@@ -475,7 +509,7 @@ void TrainingRun::warn_about_idle_settings() {
                  " epochs): it never takes effect"));
   }
   if (cfg_.dump_step >= total_steps)
-    warn(cat("--dump-step ", cfg_.dump_step, " is past the last step (", cfg_.epochs, " epochs x ", steps_per_epoch_,
+    warn(cat("--dump-step ", cfg_.dump_step, " is past the last step (", total_epochs(), " epochs x ", steps_per_epoch_,
              " steps: steps 0 to ", total_steps - 1, "): nothing will be dumped"));
   else if (cfg_.dump_step >= 0 && cfg_.dump_step < global_step_)
     warn(cat("--dump-step ", cfg_.dump_step, " was taken before the resumed position (step ", global_step_,
@@ -503,7 +537,7 @@ void TrainingRun::open_log() {
     start.add("type", "start").add("step", int64_t{0}).add("model", cfg_.model).add("width", cfg_.width)
         .add("parameters", model_->num_parameters()).add("dataset", cfg_.dataset)
         .add("train_size", train_.size()).add("test_size", test_.size()).add("device", device_.str())
-        .add("threads", static_cast<int64_t>(omp_get_max_threads())).add("epochs", cfg_.epochs)
+        .add("threads", static_cast<int64_t>(omp_get_max_threads())).add("epochs", total_epochs())
         .add("steps_per_epoch", steps_per_epoch_).add("seed", static_cast<int64_t>(cfg_.seed))
         .add_raw("derived_seeds", derived.str()).add_raw("optimizer", optimizer.str())
         .add("noise", cfg_.noise).add("noise_seed", static_cast<int64_t>(cfg_.noise_seed))
@@ -549,18 +583,26 @@ bool TrainingRun::train_step(const data::Batch& batch, int64_t epoch, EpochStats
   // One augmented batch serves both SAM passes (docs/algorithms.md "The training step").
   const Tensor x = cfg_.augment ? data::augment(batch.images, train_spec_, augment_gen_)
                                 : data::normalize(batch.images, train_spec_);
-  const optim::Closure closure = [&](optim::Pass) { return model_->forward(x); };
+  // IDO's stage 2: a strong view too, each view its own forward pass, stacked view-major.
+  const bool two_views = in_stage2(epoch);
+  const Tensor strong = two_views ? data::strong_augment(batch.images, train_spec_, strong_spec_, augment_gen_) : Tensor();
+  const optim::Closure closure = [&](optim::Pass) {
+    return two_views ? concat({model_->forward(x), model_->forward(strong)}, 0) : model_->forward(x);
+  };
   optim::StepInput in;
   in.labels = batch.noisy_labels;
   in.indices = batch.indices;
   in.clean_labels = batch.clean_labels;  // only for the wrong-share observables of logged steps
-  in.epoch = epoch;
-  in.progress = (static_cast<double>(epoch) + static_cast<double>(batch.step) / steps_per_epoch_) /
-                static_cast<double>(cfg_.epochs);
-  in.step = global_step_;
+  // Stage 2 has its own schedule: epochs, progress and steps count from its start.
+  const int64_t stage_epoch = two_views ? epoch - cfg_.epochs : epoch;
+  in.epoch = stage_epoch;
+  in.progress = (static_cast<double>(stage_epoch) + static_cast<double>(batch.step) / steps_per_epoch_) /
+                static_cast<double>(two_views ? cfg_.ido.stage2_epochs : cfg_.epochs);
+  in.step = stage_step(global_step_);
   const bool log_this = cfg_.log_every > 0 && global_step_ % cfg_.log_every == 0;
   in.observe = log_this;
-  if (cfg_.dump_step >= 0 && global_step_ == cfg_.dump_step) request_step_dump(in, cfg_, x, train_.num_classes);
+  if (cfg_.dump_step >= 0 && global_step_ == cfg_.dump_step)
+    request_step_dump(in, cfg_, two_views ? concat({x, strong}, 0) : x, train_.num_classes, global_step_);
   optim::StepResult r;
   try {
     r = opt_->step(closure, in);
@@ -600,7 +642,7 @@ bool TrainingRun::train_step(const data::Batch& batch, int64_t epoch, EpochStats
 
   Progress::State ps;
   ps.epoch = epoch + 1;
-  ps.epochs = cfg_.epochs;
+  ps.epochs = total_epochs();
   ps.step = batch.step + 1;
   ps.steps = steps_per_epoch_;
   ps.loss = st.loss();
@@ -614,7 +656,8 @@ bool TrainingRun::train_step(const data::Batch& batch, int64_t epoch, EpochStats
 }
 
 void TrainingRun::train() {
-  const int64_t stop_epoch = cfg_.stop_after > 0 ? std::min(cfg_.epochs, start_epoch_ + cfg_.stop_after) : cfg_.epochs;
+  const int64_t stop_epoch =
+      cfg_.stop_after > 0 ? std::min(total_epochs(), start_epoch_ + cfg_.stop_after) : total_epochs();
   steps_this_run_ = stop_epoch * steps_per_epoch_ - global_step_;
   t_loop_ = Clock::now();
   const SigintGuard sigint;
@@ -622,6 +665,7 @@ void TrainingRun::train() {
     const int64_t first_step = epoch == start_epoch_ ? global_step_ - epoch * steps_per_epoch_ : 0;
     iterator_->seek(epoch, first_step);
     EpochStats st = first_step > 0 ? resumed_partial_ : EpochStats{};
+    if (cfg_.ido.enabled && epoch == cfg_.epochs && first_step == 0) begin_stage2();
     t_epoch_ = Clock::now();
     data::Batch batch;
     bool going = true;
@@ -629,7 +673,7 @@ void TrainingRun::train() {
     if (summary_.status == "diverged") return;
     const bool epoch_done = global_step_ == (epoch + 1) * steps_per_epoch_;
     if (epoch_done) finish_epoch(epoch, st, seconds_since(t_epoch_));
-    if (!going && summary_.epochs_done < cfg_.epochs) {
+    if (!going && summary_.epochs_done < total_epochs()) {
       if (!epoch_done) save_checkpoint_at(epoch, &st);
       summary_.steps = global_step_;
       summary_.status = "interrupted";
@@ -637,13 +681,13 @@ void TrainingRun::train() {
       return;
     }
   }
-  summary_.status = summary_.epochs_done == cfg_.epochs ? "finished" : "interrupted";
+  summary_.status = summary_.epochs_done == total_epochs() ? "finished" : "interrupted";
   if (summary_.status == "interrupted") summary_.reason = cat("--stop-after ", cfg_.stop_after);
 }
 
 void TrainingRun::finish_epoch(int64_t epoch, const EpochStats& st, double epoch_s) {
   double test_acc = -1, test_loss = -1;
-  if ((epoch + 1) % cfg_.eval_every == 0 || epoch + 1 == cfg_.epochs) {
+  if ((epoch + 1) % cfg_.eval_every == 0 || epoch + 1 == total_epochs()) {
     const EvalResult ev = evaluate(*model_, test_, eval_spec_, device_, cfg_.eval_batch_size);
     test_acc = ev.accuracy;
     test_loss = ev.loss;
@@ -673,12 +717,20 @@ void TrainingRun::finish_epoch(int64_t epoch, const EpochStats& st, double epoch
     line.add("clean_precision", q.precision).add("clean_recall", q.recall).add("wrong_event_auc", q.auc)
         .add("predicted_clean", q.predicted_clean);
   }
+  if (noise_.changed > 0) {
+    // Flagging the wrong labels: wrong events against the last training loss (docs/algorithms.md).
+    const optim::NoisyLabelAuc auc = optim::noisy_label_auc(
+        tracker_->wrong_event_values(), tracker_->last_loss_values(), tracker_->visit_values(),
+        noise_.noisy.to(Device::cpu()).to_vector<int64_t>(), train_.labels.to(Device::cpu()).to_vector<int64_t>());
+    line.add("noisy_auc_wrong_events", auc.wrong_events).add("noisy_auc_loss", auc.loss);
+  }
+  if (ido_) ido_epoch_fields(epoch, line);
   if (test_acc >= 0) line.add("test_acc", test_acc).add("test_loss", test_loss);
-  line.add("lr", opt_->schedule().lr(std::max<int64_t>(global_step_ - 1, 0)))
+  line.add("lr", opt_->schedule().lr(stage_step(std::max<int64_t>(global_step_ - 1, 0))))
       .add("images_per_s", st.samples / std::max(epoch_s, 1e-9)).add("epoch_s", epoch_s)
       .add("elapsed_s", seconds_since(t_start_));
   log_->write(line);
-  progress_.line(cat("epoch ", epoch + 1, "/", cfg_.epochs, ": train loss ", fixed(st.loss(), 4), ", acc ",
+  progress_.line(cat("epoch ", epoch + 1, "/", total_epochs(), in_stage2(epoch) ? " (IDO stage 2)" : "", ": train loss ", fixed(st.loss(), 4), ", acc ",
                      fixed(100 * st.acc_noisy(), 2), "% vs noisy labels, ", fixed(100 * st.acc_clean(), 2),
                      "% vs clean; memorization ", fixed(100 * st.memorization(), 2), "%",
                      test_acc >= 0 ? cat("; test acc ", fixed(100 * test_acc, 2), "%") : std::string(), " (",
@@ -687,6 +739,45 @@ void TrainingRun::finish_epoch(int64_t epoch, const EpochStats& st, double epoch
   summary_.epochs_done = epoch + 1;
   summary_.steps = global_step_;
   save_checkpoint_at(epoch + 1, nullptr);
+}
+
+void TrainingRun::make_stage2_optimizer(std::shared_ptr<optim::IdoLoss> loss) {
+  // Fresh: no momentum, its own cosine over the stage-2 epochs, its own stream.
+  optim::OptimConfig stage2 = oc_;
+  stage2.epochs = cfg_.ido.stage2_epochs;
+  stage2.seed = derive_seed(cfg_.seed, 5);
+  opt_ = optim::make_optimizer(stage2, flat_, tracker_.get());
+  opt_->set_loss(std::move(loss));
+}
+
+void TrainingRun::begin_stage2() {
+  ido_->finish_stage1(cfg_.epochs, *model_);
+  ido_->load_base(*model_);
+  IdoFitReport report;
+  make_stage2_optimizer(ido_->fit(tracker_->wrong_event_values(), kIdoFirstFitIterations, device_, &report));
+  JsonObject line;
+  line.add("type", "ido_stage2").add("step", global_step_).add("epoch", cfg_.epochs + 1)
+      .add("base_epoch", ido_->base_epoch()).add("mixture_fits", report.fits)
+      .add("mean_p_clean", report.mean_p_clean).add("mean_epsilon", report.mean_epsilon);
+  log_->write(line);
+  progress_.line(cat("IDO stage 2 from the base model of epoch ", ido_->base_epoch(), " (label wave); mean p_clean ",
+                     fixed(report.mean_p_clean, 4), ", mean eps ", fixed(report.mean_epsilon, 4)));
+}
+
+void TrainingRun::ido_epoch_fields(int64_t epoch, JsonObject& line) {
+  if (!in_stage2(epoch)) {
+    const int64_t changed =
+        ido_->record_stage1_epoch(epoch + 1, tracker_->last_prediction().to(Device::cpu()).to_vector<int64_t>(), *model_);
+    if (epoch + 1 == cfg_.epochs) ido_->finish_stage1(epoch + 1, *model_);
+    line.add("stage", int64_t{1}).add("changed_predictions", changed);
+    if (ido_->base_epoch() >= 0) line.add("ido_base_epoch", ido_->base_epoch());
+    return;
+  }
+  // The refit after every stage-2 epoch, from the current fit; the next epoch trains with it.
+  IdoFitReport report;
+  opt_->set_loss(ido_->fit(tracker_->wrong_event_values(), kIdoRefitIterations, device_, &report));
+  line.add("stage", int64_t{2}).add("mixture_fits", report.fits).add("mean_p_clean", report.mean_p_clean)
+      .add("mean_epsilon", report.mean_epsilon);
 }
 
 // `partial`: the sums of an epoch stopped part-way (a SIGINT), so a resume
@@ -718,6 +809,8 @@ void TrainingRun::save_checkpoint_at(int64_t completed_epochs, const EpochStats*
   for (const auto& [k, v] : cfg_.flags) meta[kFlagPrefix + k] = v;
   NamedTensors extra = opt_->state_tensors();
   extra.push_back({"trainer.noisy_labels", noise_.noisy});
+  if (ido_)
+    for (auto& entry : ido_->state_tensors()) extra.push_back(entry);
   save_checkpoint(summary_.checkpoint, *model_, extra, meta);
 }
 
@@ -734,7 +827,7 @@ void TrainingRun::finish() {
   if (!summary_.reason.empty()) js.add("reason", summary_.reason);
   if (summary_.diverged_step >= 0) js.add("diverged_step", summary_.diverged_step);
   if (summary_.status == "interrupted") js.add("resume_command", resume_command(cfg_.out_dir));
-  js.add("completed", summary_.completed).add("epochs", cfg_.epochs).add("epochs_done", summary_.epochs_done)
+  js.add("completed", summary_.completed).add("epochs", total_epochs()).add("epochs_done", summary_.epochs_done)
       .add("steps", summary_.steps).add("final_test_accuracy", summary_.final_test_accuracy)
       .add("best_test_accuracy", summary_.best_test_accuracy).add("best_epoch", summary_.best_epoch)
       .add("final_train_loss", summary_.final_train_loss).add("final_memorization", summary_.final_memorization)

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/ido_stage.h"
 #include "optim/config.h"
 
 namespace basin::apps {
@@ -27,8 +28,9 @@ struct TrainConfig {
   uint64_t noise_seed = 0;
   // optimisation; optim.epochs / steps_per_epoch / seed are filled in by the trainer
   optim::OptimConfig optim;
-  int64_t epochs = 10;
+  int64_t epochs = 10;              // with IDO: stage 1's epochs (stage 2 adds ido.stage2_epochs)
   int64_t batch_size = 128;
+  IdoConfig ido;                    // --method ido: two-stage training (apps/ido_stage.h)
   uint64_t seed = 0;                // model init, shuffling, augmentation, optimizer stream
   // execution
   std::string device = "cpu";

@@ -200,3 +200,111 @@ MixtureFit fit_beta_mixture2(const std::vector<double>& values, int max_iter, do
 }
 
 }  // namespace basin::optim
+
+// --- IDO's Beta mixture ----------------------------------------------------
+
+namespace basin::optim {
+
+namespace {
+
+double log_beta_density(double a, double b, double x) {
+  return std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + (a - 1.0) * std::log(x) +
+         (b - 1.0) * std::log1p(-x);
+}
+
+// Posterior of the clean component, in log space so far tails cannot give 0/0.
+double clean_posterior(const BetaMixture2& m, double x) {
+  const double lc = std::log(std::max(m.weight[0], 1e-300)) + log_beta_density(m.alpha[0], m.beta[0], x);
+  const double ln = std::log(std::max(m.weight[1], 1e-300)) + log_beta_density(m.alpha[1], m.beta[1], x);
+  return 1.0 - posterior_of_second(lc, ln, nullptr);
+}
+
+// Continued fraction of I_x(a, b) (modified Lentz); converges fast for x < (a + 1) / (a + b + 2).
+double incomplete_beta_fraction(double a, double b, double x) {
+  constexpr double kTiny = 1e-300, kEps = 1e-16;
+  double c = 1.0, d = 1.0 - (a + b) * x / (a + 1.0);
+  if (std::abs(d) < kTiny) d = kTiny;
+  d = 1.0 / d;
+  double h = d;
+  for (int m = 1; m <= 10000; ++m) {
+    const double m2 = 2.0 * m;
+    // even step
+    double num = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2));
+    d = 1.0 + num * d;
+    if (std::abs(d) < kTiny) d = kTiny;
+    c = 1.0 + num / c;
+    if (std::abs(c) < kTiny) c = kTiny;
+    d = 1.0 / d;
+    h *= d * c;
+    // odd step
+    num = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
+    d = 1.0 + num * d;
+    if (std::abs(d) < kTiny) d = kTiny;
+    c = 1.0 + num / c;
+    if (std::abs(c) < kTiny) c = kTiny;
+    d = 1.0 / d;
+    const double delta = d * c;
+    h *= delta;
+    if (std::abs(delta - 1.0) < kEps) break;
+  }
+  return h;
+}
+
+}  // namespace
+
+double regularized_incomplete_beta(double a, double b, double x) {
+  BASIN_CHECK(a > 0 && b > 0 && std::isfinite(a) && std::isfinite(b),
+              "regularized_incomplete_beta: a and b must be finite and > 0, got a = ", a, ", b = ", b);
+  BASIN_CHECK(x >= 0 && x <= 1, "regularized_incomplete_beta: x must lie in [0, 1], got ", x);
+  if (x == 0.0) return 0.0;
+  if (x == 1.0) return 1.0;
+  // x^a (1 - x)^b / B(a, b), the prefactor of both forms.
+  const double log_front = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) +
+                           b * std::log1p(-x);
+  const double front = std::exp(log_front);
+  if (x < (a + 1.0) / (a + b + 2.0)) return front * incomplete_beta_fraction(a, b, x) / a;
+  return 1.0 - front * incomplete_beta_fraction(b, a, 1.0 - x) / b;
+}
+
+void beta_mixture_em(BetaMixture2& mix, const std::vector<double>& x, int iterations) {
+  for (size_t i = 0; i < x.size(); ++i)
+    BASIN_CHECK(x[i] > 0 && x[i] < 1, "beta_mixture_em: value ", i, " = ", x[i], " is outside (0, 1)");
+  const double n = static_cast<double>(x.size());
+  std::vector<double> r_clean(x.size());
+  for (int it = 0; it < iterations && !x.empty(); ++it) {
+    for (size_t i = 0; i < x.size(); ++i) r_clean[i] = clean_posterior(mix, x[i]);
+    for (int k = 0; k < 2; ++k) {
+      double sw = 0, sx = 0;
+      for (size_t i = 0; i < x.size(); ++i) {
+        const double w = k == 0 ? r_clean[i] : 1.0 - r_clean[i];
+        sw += w;
+        sx += w * x[i];
+      }
+      mix.weight[k] = sw / n;
+      if (sw < 1e-12) continue;  // an empty component keeps its shape parameters
+      const double m = sx / sw;
+      double v = 0;
+      for (size_t i = 0; i < x.size(); ++i) {
+        const double w = k == 0 ? r_clean[i] : 1.0 - r_clean[i];
+        v += w * (x[i] - m) * (x[i] - m);
+      }
+      v = std::min(std::max(v / sw, 1e-12), (1.0 - 1e-9) * m * (1.0 - m));
+      mix.alpha[k] = m * (m * (1.0 - m) / v - 1.0);
+      mix.beta[k] = mix.alpha[k] * (1.0 - m) / m;
+    }
+    if (mix.beta[0] < 1.02) mix.beta[0] = 1.1;
+    if (mix.alpha[1] < 1.02) mix.alpha[1] = 1.1;
+  }
+}
+
+MixtureReadout read_out(const BetaMixture2& mix, double x) {
+  BASIN_CHECK(x > 0 && x < 1, "mixture read_out: x = ", x, " is outside (0, 1)");
+  MixtureReadout out;
+  out.p_clean = clean_posterior(mix, x);
+  out.p_noisy = 1.0 - out.p_clean;
+  out.cdf_clean = regularized_incomplete_beta(mix.alpha[0], mix.beta[0], x);
+  out.cdf_noisy = regularized_incomplete_beta(mix.alpha[1], mix.beta[1], x);
+  return out;
+}
+
+}  // namespace basin::optim

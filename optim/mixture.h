@@ -32,6 +32,41 @@ MixtureFit fit_gaussian_mixture2(const std::vector<double>& values, int max_iter
 MixtureFit fit_beta_mixture2(const std::vector<double>& values, int max_iter = 200,
                              double tol = 1e-9);
 
+// --- IDO's Beta mixture (docs/algorithms.md "IDO", ALGORITHMS.md) ---------
+// Component [0] is the clean one (low normalised wrong-event counts), [1] the
+// noisy one. The defaults are IDO's initialisation: clean Beta(1, 2), noisy
+// Beta(2, 1), weights 1/2, 1/2.
+struct BetaMixture2 {
+  double alpha[2] = {1.0, 2.0};
+  double beta[2] = {2.0, 1.0};
+  double weight[2] = {0.5, 0.5};
+};
+
+// IDO's clip of the normalised counts: [1e-6, 1 - 1e-6].
+constexpr double kIdoClip = 1e-6;
+
+// `iterations` EM iterations from the mixture's current parameters (a refit
+// continues from the last fit). Each iteration: E-step (responsibilities
+// r_ki), then per component the weighted method-of-moments M-step
+// alpha = m (m (1 - m) / v - 1), beta = alpha (1 - m) / m, weight = mean_i r_ki,
+// then IDO's clamps: beta_clean < 1.02 -> 1.1, alpha_noisy < 1.02 -> 1.1.
+// Guards (IDO's code has none): a component with total responsibility below
+// 1e-12 keeps its parameters; v is kept in [1e-12, (1 - 1e-9) m (1 - m)] so
+// that alpha, beta > 0. x must lie in (0, 1) (clip with kIdoClip first).
+void beta_mixture_em(BetaMixture2& mixture, const std::vector<double>& x, int iterations);
+
+// What IDO reads out of a fitted mixture at one x.
+struct MixtureReadout {
+  double p_clean = 0, p_noisy = 0;      // posteriors (p_clean + p_noisy = 1)
+  double cdf_clean = 0, cdf_noisy = 0;  // F_c(x) = I_x(alpha_0, beta_0), F_n(x) = I_x(alpha_1, beta_1)
+};
+MixtureReadout read_out(const BetaMixture2& mixture, double x);
+
+// The regularised incomplete beta function I_x(a, b) = B(x; a, b) / B(a, b),
+// the Beta(a, b) CDF, for a, b > 0 and x in [0, 1]: a continued fraction
+// (modified Lentz), on the side of x where it converges fast.
+double regularized_incomplete_beta(double a, double b, double x);
+
 // (x - min) / (max - min); all zeros when max == min.
 std::vector<double> min_max_normalize(const std::vector<double>& values);
 

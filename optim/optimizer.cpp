@@ -17,15 +17,25 @@ namespace basin::optim {
 
 namespace {
 
-void check_logits(const Tensor& logits, const Tensor& labels, Device device, const char* pass) {
+void check_logits(const Tensor& logits, const Tensor& labels, int64_t views, Device device,
+                  const char* pass) {
   BASIN_CHECK(logits.defined(), "optimizer: the closure returned an undefined tensor in ", pass);
-  BASIN_CHECK(logits.dim() == 2 && logits.size(0) == labels.numel() && is_floating(logits.dtype()),
-              "optimizer: the closure must return floating logits [B, C] with B = ",
-              labels.numel(), " (the labels), got ", logits.str(), " in ", pass);
+  BASIN_CHECK(logits.dim() == 2 && logits.size(0) == views * labels.numel() &&
+                  is_floating(logits.dtype()),
+              "optimizer: the closure must return floating logits [V * B, C] with V = ", views,
+              " view(s) of B = ", labels.numel(), " (the labels), got ", logits.str(), " in ", pass);
   BASIN_CHECK(logits.device() == device, "optimizer: logits ", logits.str(),
               " are not on the parameters' device ", device.str());
   BASIN_CHECK(logits.requires_grad(), "optimizer: the logits of ", pass,
               " do not require grad (was the forward run under NoGrad, or the model not bound?)");
+}
+
+// The labels and indices of rows [first, first + rows) of the batch.
+LossRows part_rows(const StepInput& input, int64_t first, int64_t rows) {
+  LossRows out;
+  out.labels = input.labels.narrow(0, first, rows).contiguous();
+  if (input.indices.defined()) out.indices = input.indices.narrow(0, first, rows).contiguous();
+  return out;
 }
 
 std::string segment_table(const FlatParams& flat) {
@@ -64,11 +74,17 @@ Optimizer::Optimizer(const OptimConfig& config, FlatParams& flat, SampleTracker*
               "optimizer: steps_per_epoch must be set (> 0) for the '", config_.schedule,
               "' schedule (the app sets it from the dataset size and batch size)");
   schedule_ = Schedule(schedule_config(config_));
+  loss_ = std::make_shared<CrossEntropyLoss>(config_.label_smoothing);
   g_ = flat_.grads();
   if (config_.momentum != 0.0) momentum_ = flat_.new_state_buffer();
   if (tracker_)
     BASIN_CHECK(tracker_->device() == flat_.device(), "optimizer: sample tracker is on ",
                 tracker_->device().str(), " but the parameters are on ", flat_.device().str());
+}
+
+void Optimizer::set_loss(std::shared_ptr<const StepLoss> loss) {
+  BASIN_CHECK(loss && loss->views() >= 1, "optimizer.set_loss: a loss with at least one view is required");
+  loss_ = std::move(loss);
 }
 
 Tensor& Optimizer::ensure(Tensor& buffer) {
@@ -88,13 +104,15 @@ void Optimizer::backprop_weighted_loss(const Pass1& pass1, const Tensor& labels,
   }
   for (size_t k = 0; k < pass1.parts.size(); ++k) {
     const Tensor& part = pass1.parts[k];
-    const int64_t rows = part.size(0), first = pass1.offsets[k];
+    const int64_t views = loss_->views();
+    const int64_t rows = part.size(0) / views, first = pass1.offsets[k];
     // Upstream gradient from a detached copy of the part's logits, then through the model.
     Tensor z = part.detach();
     z.requires_grad_(true);
+    const Tensor view0 = views == 1 ? z : z.narrow(0, 0, rows);
     const Tensor part_labels = labels.narrow(0, first, rows).contiguous();
     const Tensor part_weights = weights.narrow(0, first, rows).contiguous();
-    Tensor weighted = sum(mul(cross_entropy_per_sample(z, part_labels, smoothing), part_weights));
+    Tensor weighted = sum(mul(cross_entropy_per_sample(view0, part_labels, smoothing), part_weights));
     weighted.backward();
     part.backward(z.grad(), /*retain_graph=*/false);
   }
@@ -164,7 +182,8 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
     if (momentum_.defined()) momentum_before = momentum_.clone();
   }
   const bool two_pass = second_pass(input);
-  const double smoothing = config_.label_smoothing;
+  const StepLoss& step_loss = *loss_;
+  const int64_t views = step_loss.views();
   const double inv_batch = 1.0 / static_cast<double>(batch);
   const int64_t parts = input.micro_batches;
   auto dump_and_skip = [&](const std::string& reason) {
@@ -180,29 +199,34 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
   }
   const bool keep_graph = two_pass && needs_pass1_graph(input);
   Pass1 pass1;
-  std::vector<Tensor> per_sample_parts, detached_parts;
+  std::vector<Tensor> per_sample_parts;
+  std::vector<std::vector<Tensor>> detached_parts(views);  // [view][part]
   double loss_sum = 0.0;
   int64_t rows_seen = 0;
   for (int64_t k = 0; k < parts; ++k) {
     Tensor logits = closure(Pass::Ascent, k);
     const std::string where = cat("pass 1 (Pass::Ascent), part ", k);
-    BASIN_CHECK(logits.defined() && logits.dim() == 2 && rows_seen + logits.size(0) <= batch,
+    BASIN_CHECK(logits.defined() && logits.dim() == 2 && logits.size(0) % views == 0 &&
+                    rows_seen + logits.size(0) / views <= batch,
                 "optimizer: the closure returned ",
                 logits.defined() ? logits.str() : std::string("an undefined tensor"), " in ",
-                where, "; the parts' rows must add up to the batch (", batch, " labels)");
-    const int64_t rows = logits.size(0);
-    const Tensor labels = input.labels.narrow(0, rows_seen, rows).contiguous();
-    check_logits(logits, labels, device, where.c_str());
+                where, "; the parts' rows must add up to the batch (", batch, " labels, ", views,
+                " view(s))");
+    const int64_t rows = logits.size(0) / views;
+    const LossRows loss_rows = part_rows(input, rows_seen, rows);
+    check_logits(logits, loss_rows.labels, views, device, where.c_str());
     // Loss and upstream gradient from a detached copy of the logits: mean over the whole batch.
     Tensor z = logits.detach();
     z.requires_grad_(true);
-    Tensor per_sample = cross_entropy_per_sample(z, labels, smoothing);
+    Tensor per_sample = step_loss.per_sample(z, loss_rows);
     Tensor loss = mul(sum(per_sample), inv_batch);
     loss.backward();
     const double part_loss = loss.item();
     loss_sum += part_loss;
     per_sample_parts.push_back(per_sample.detach());
-    detached_parts.push_back(logits.detach());
+    const Tensor detached = logits.detach();
+    for (int64_t v = 0; v < views; ++v)
+      detached_parts[v].push_back(views == 1 ? detached : detached.narrow(0, v * rows, rows));
     if (!std::isfinite(part_loss)) {
       r.loss = loss_sum;
       return dump_and_skip(cat("non-finite loss ", part_loss, " at w (pass 1, part ", k, ")"));
@@ -215,15 +239,22 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
     rows_seen += rows;
   }
   BASIN_CHECK(rows_seen == batch, "optimizer: the ", parts, " parts returned ", rows_seen,
-              " rows in total, the batch has ", batch, " labels");
+              " rows in total per view (", views,
+              " view(s): the closure returns [V * B_k, C]), the batch has ", batch, " labels");
   r.loss = loss_sum;
   r.per_sample_loss = parts == 1 ? per_sample_parts[0] : concat(per_sample_parts, 0);
-  r.logits = parts == 1 ? detached_parts[0] : concat(detached_parts, 0);
+  for (int64_t v = 0; v < views; ++v)
+    r.view_logits.push_back(parts == 1 ? detached_parts[v][0] : concat(detached_parts[v], 0));
+  r.logits = r.view_logits[0];
+  if (views == 1) r.view_logits.clear();  // logits says it all
   pass1.logits = r.logits;
   r.grad_norm = std::sqrt(dot_value(g_, g_));
   if (!std::isfinite(r.grad_norm))
     return dump_and_skip(cat("non-finite gradient norm |g| = ", r.grad_norm, " at w (pass 1)"));
-  if (tracker_) tracker_->update(input.indices, r.logits, input.labels);
+  // Wrong events: one per wrong view (IDO's stage 2 counts both views).
+  if (tracker_)
+    for (int64_t v = 0; v < views; ++v)
+      tracker_->update(input.indices, views == 1 ? r.logits : r.view_logits[v], input.labels);
 
   SgdStepParams base;
   base.lr = r.lr;
@@ -267,16 +298,18 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
           logits2 = closure(Pass::Descent, k);
         }
         const std::string where = cat("pass 2 (Pass::Descent), part ", k);
-        BASIN_CHECK(logits2.defined() && logits2.dim() == 2 && offset + logits2.size(0) <= batch,
+        BASIN_CHECK(logits2.defined() && logits2.dim() == 2 && logits2.size(0) % views == 0 &&
+                        offset + logits2.size(0) / views <= batch,
                     "optimizer: the closure returned ",
                     logits2.defined() ? logits2.str() : std::string("an undefined tensor"), " in ",
                     where, "; expected the same rows as in pass 1");
-        const Tensor labels = input.labels.narrow(0, offset, logits2.size(0)).contiguous();
-        check_logits(logits2, labels, device, where.c_str());
-        Tensor loss2 = mul(sum(cross_entropy_per_sample(logits2, labels, smoothing)), inv_batch);
+        const int64_t rows = logits2.size(0) / views;
+        const LossRows loss_rows = part_rows(input, offset, rows);
+        check_logits(logits2, loss_rows.labels, views, device, where.c_str());
+        Tensor loss2 = mul(sum(step_loss.per_sample(logits2, loss_rows)), inv_batch);
         const double part_loss = loss2.item();
         loss2_sum += part_loss;
-        offset += logits2.size(0);
+        offset += rows;
         if (!std::isfinite(part_loss)) break;
         loss2.backward();
       }
@@ -333,6 +366,7 @@ void Optimizer::write_dump(const StepInput& input, const StepResult& r, const Te
     add("g2", g2_);
   }
   add_dump_entries(tensors, r);
+  loss_->add_dump_entries(tensors, input.indices);
   add("w_after", flat_.params());
   add("momentum_after", momentum_);
   // Every number a replay needs, in a decimal form that reads back to the same double.
@@ -344,6 +378,7 @@ void Optimizer::write_dump(const StepInput& input, const StepResult& r, const Te
   std::map<std::string, std::string> meta = input.dump_metadata;
   const std::map<std::string, std::string> own = {
       {"method", name()},
+      {"step_loss", loss_->name()},
       {"step", std::to_string(input.step)},
       {"epoch", std::to_string(input.epoch)},
       {"micro_batches", std::to_string(input.micro_batches)},

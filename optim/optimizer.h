@@ -1,6 +1,7 @@
 // The optimizer API: one step(closure, input) that owns SAM's two passes.
 // The closure runs the model's forward on the current batch and returns the
-// logits; the optimizer computes the loss, propagates the upstream gradients,
+// logits; the optimizer computes the loss (a StepLoss: cross-entropy unless
+// set_loss chose another, optim/step_loss.h), propagates the upstream gradients,
 // builds the perturbation e in the arena, and applies the base SGD update.
 // Subclasses (sgd.h, sam.h, ncsam.h, casam.h) differ only in the perturbation.
 #pragma once
@@ -18,6 +19,7 @@
 #include "optim/config.h"
 #include "optim/flat_params.h"
 #include "optim/sample_tracker.h"
+#include "optim/step_loss.h"
 #include "optim/schedule.h"
 
 namespace basin::optim {
@@ -28,7 +30,8 @@ enum class Pass { Ascent, Descent };
 // returns the logits [B, C] with the autograd graph kept. It must not call
 // backward and must use the same batch for both passes. The optimizer calls
 // it once for Pass::Ascent (at w) and, for the SAM family, once for
-// Pass::Descent (at w + e, inside nn::FreezeBatchNormStats).
+// Pass::Descent (at w + e, inside nn::FreezeBatchNormStats). With a
+// multi-view loss (StepLoss::views() = V > 1) it returns [V * B, C], view-major.
 using Closure = std::function<Tensor(Pass)>;
 
 // Gradient accumulation: the batch is split into StepInput::micro_batches
@@ -59,10 +62,11 @@ struct StepInput {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 struct StepResult {
-  double loss = kNaN;            // mean CE (with label smoothing) at w, pass 1
-  double loss_perturbed = kNaN;  // mean CE at w + e, pass 2 (NaN when there is no second pass)
+  double loss = kNaN;            // mean step loss (default: CE with label smoothing) at w, pass 1
+  double loss_perturbed = kNaN;  // mean step loss at w + e, pass 2 (NaN when there is no second pass)
   Tensor per_sample_loss;        // [B] at w, detached (label smoothing included)
-  Tensor logits;                 // pass-1 logits [B, C], detached
+  Tensor logits;                 // pass-1 logits [B, C] of view 0, detached
+  std::vector<Tensor> view_logits;  // multi-view losses: every view's pass-1 logits [B, C], detached (view 0 = logits)
   double lr = kNaN;              // base learning rate used
   double grad_norm = kNaN;       // |g|, g = grad at w
   double perturb_norm = kNaN;    // |e| (0 when there is no perturbation)
@@ -112,6 +116,12 @@ class Optimizer {
   StepResult step(const MicroClosure& closure, const StepInput& input);
 
   virtual const char* name() const = 0;
+  // The loss the step minimises; default CrossEntropyLoss(config.label_smoothing).
+  // A multi-view loss changes what the closure returns (see Closure). The
+  // SAM-family perturbations that take a second upstream gradient (NCSAM's g*,
+  // CA-SAM's g_C) take it from view 0 only (docs/algorithms.md, "IDO").
+  void set_loss(std::shared_ptr<const StepLoss> loss);
+  const StepLoss& loss() const { return *loss_; }
   const OptimConfig& config() const { return config_; }
   const Schedule& schedule() const { return schedule_; }
   FlatParams& flat() { return flat_; }
@@ -152,9 +162,9 @@ class Optimizer {
   // Pass-1 outputs handed to perturb(): every part's logits with its graph
   // (kept when needs_pass1_graph said so) and their detached concatenation.
   struct Pass1 {
-    std::vector<Tensor> parts;     // [B_k, C] each, graphs attached
+    std::vector<Tensor> parts;     // [V * B_k, C] each (V = loss().views()), graphs attached
     std::vector<int64_t> offsets;  // first row of each part in the batch
-    Tensor logits;                 // [B, C] detached
+    Tensor logits;                 // [B, C] of view 0, detached
   };
   // Build e in e_ (given g in g_ and |g|), apply w += e. Fill the method's result fields.
   // A method that meets a non-finite auxiliary gradient or e sets result.skip_reason
@@ -164,8 +174,8 @@ class Optimizer {
   // Extra dump entries of the method (e.g. g*, chosen indices).
   virtual void add_dump_entries(NamedTensors&, const StepResult&) const {}
 
-  // Back-propagate sum_i weights_i * CE(logits_i, labels_i; smoothing) through the
-  // retained pass-1 graphs into `target` (an arena-shaped buffer, zeroed first).
+  // Back-propagate sum_i weights_i * CE(logits_i, labels_i; smoothing) of view 0's
+  // rows through the retained pass-1 graphs into `target` (an arena-shaped buffer, zeroed first).
   // labels i64 [B], weights [B] in the logits' dtype. Releases the graphs.
   void backprop_weighted_loss(const Pass1& pass1, const Tensor& labels, const Tensor& weights,
                               double smoothing, Tensor& target);
@@ -177,6 +187,7 @@ class Optimizer {
   Schedule schedule_;
   Generator generator_;
   Tensor momentum_, g_, e_, g2_, aux_;
+  std::shared_ptr<const StepLoss> loss_;
 
  private:
   StepResult skip(StepResult result, const StepInput& input, const std::string& reason);

@@ -175,4 +175,23 @@ SplitQuality split_quality(const std::vector<uint8_t>& predicted_clean,
   return q;
 }
 
+NoisyLabelAuc noisy_label_auc(const std::vector<double>& wrong_events, const std::vector<double>& last_loss,
+                              const std::vector<double>& visits, const std::vector<int64_t>& noisy,
+                              const std::vector<int64_t>& clean) {
+  const size_t n = wrong_events.size();
+  BASIN_CHECK(last_loss.size() == n && visits.size() == n && noisy.size() == n && clean.size() == n,
+              "noisy_label_auc: the per-sample vectors differ in length (", n, " wrong-event counts, ",
+              last_loss.size(), " losses, ", visits.size(), " visit counts, ", noisy.size(), " and ", clean.size(),
+              " labels)");
+  std::vector<double> events, losses;
+  std::vector<uint8_t> wrong;
+  for (size_t i = 0; i < n; ++i) {
+    if (visits[i] <= 0) continue;
+    events.push_back(wrong_events[i]);
+    losses.push_back(last_loss[i]);
+    wrong.push_back(noisy[i] != clean[i]);
+  }
+  return {rank_auc(events, wrong), rank_auc(losses, wrong)};
+}
+
 }  // namespace basin::optim

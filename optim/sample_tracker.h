@@ -79,4 +79,15 @@ SplitQuality split_quality(const std::vector<uint8_t>& predicted_clean,
 // Rank-based AUC of `scores` separating positives (label 1) from negatives (label 0).
 double rank_auc(const std::vector<double>& scores, const std::vector<uint8_t>& positive);
 
+// How well two per-sample statistics flag the wrong labels (noisy != clean),
+// over the samples visited at least once: the AUC of the wrong-event counts
+// and the AUC of the last training-pass loss (Zhang et al. 2025's comparison).
+// NaN when the visited samples hold no wrong or no right label.
+struct NoisyLabelAuc {
+  double wrong_events = 0, loss = 0;
+};
+NoisyLabelAuc noisy_label_auc(const std::vector<double>& wrong_events, const std::vector<double>& last_loss,
+                              const std::vector<double>& visits, const std::vector<int64_t>& noisy,
+                              const std::vector<int64_t>& clean);
+
 }  // namespace basin::optim

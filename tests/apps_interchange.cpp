@@ -24,6 +24,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/safetensors.h"
+#include "apps_tiny_cifar.h"
 #include "data_temp_dir.h"
 #include "nn/models.h"
 #include "nn/state_dict.h"
@@ -34,39 +35,11 @@ using basin::test::run_captured;
 
 namespace {
 
-constexpr int kTrainPerFile = 16, kTestImages = 12, kPixels = 3 * 32 * 32;
-constexpr double kMean = 0.5, kStd = 0.25;
-
-// Random images in the CIFAR-10 binary layout: 5 x 16 training records, 12 test records.
-struct TinyCifar {
-  basin::test::TempDir dir{"basin-interchange"};
-  std::vector<uint8_t> train_pixels, test_pixels;
-  std::vector<int64_t> test_labels;
-
-  TinyCifar() {
-    std::mt19937 rng(21);
-    std::filesystem::create_directories(dir.file("data"));
-    for (int b = 1; b <= 5; ++b) write_split(dir.file("data/data_batch_" + std::to_string(b) + ".bin"), kTrainPerFile, rng, train_pixels, nullptr);
-    write_split(dir.file("data/test_batch.bin"), kTestImages, rng, test_pixels, &test_labels);
-  }
-  std::string spec() const { return "cifar10:" + dir.file("data"); }
-
-  static void write_split(const std::string& path, int n, std::mt19937& rng, std::vector<uint8_t>& pixels,
-                          std::vector<int64_t>* labels) {
-    std::vector<uint8_t> bytes;
-    for (int i = 0; i < n; ++i) {
-      const auto label = static_cast<uint8_t>(rng() % 10);
-      bytes.push_back(label);
-      if (labels) labels->push_back(label);
-      for (int p = 0; p < kPixels; ++p) {
-        const auto v = static_cast<uint8_t>(rng() % 256);
-        bytes.push_back(v);
-        pixels.push_back(v);
-      }
-    }
-    basin::test::write_bytes(path, bytes);
-  }
-};
+using basin::test::kMean;
+using basin::test::kPixels;
+using basin::test::kStd;
+using basin::test::kTestImages;
+using basin::test::TinyCifar;
 
 // (p / 255 - mean) / std for images [first, first + n) of `pixels`, computed here.
 Tensor normalised(const std::vector<uint8_t>& pixels, int64_t first, int64_t n) {

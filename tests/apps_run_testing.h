@@ -52,6 +52,13 @@ inline apps::TrainConfig tiny_config(const std::string& out) {
   return c;
 }
 
+// A tensor's bytes, for bit-for-bit comparisons.
+inline std::vector<uint8_t> bytes_of(const Tensor& t) {
+  const Tensor c = t.contiguous();
+  const auto* p = static_cast<const uint8_t*>(c.raw_data());
+  return std::vector<uint8_t>(p, p + c.numel() * dtype_size(c.dtype()));
+}
+
 // `basin train ARGS...` in-process; its exit code.
 inline int train_cli(std::vector<std::string> args) {
   args.insert(args.begin(), "train");

@@ -24,6 +24,7 @@
 
 using namespace basin;
 using namespace basin::apps;
+using basin::test::bytes_of;
 using basin::test::have_fashion_mnist;
 using basin::test::tiny_config;
 namespace fs = std::filesystem;
@@ -35,12 +36,6 @@ std::string temp_dir(const std::string& name) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
-}
-
-std::vector<uint8_t> bytes_of(const Tensor& t) {
-  const Tensor c = t.contiguous();
-  const auto* p = static_cast<const uint8_t*>(c.raw_data());
-  return std::vector<uint8_t>(p, p + c.numel() * dtype_size(c.dtype()));
 }
 
 int count_lines_with(const std::string& path, const std::string& needle) {

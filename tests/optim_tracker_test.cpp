@@ -173,3 +173,18 @@ TEST_CASE("optim: CA-SAM refits its clean split from the tracker (all three crit
     }
   }
 }
+
+TEST_CASE("optim: noisy-label AUC of wrong events and of the loss, by hand") {
+  // Samples 0 and 3 are visited and mislabelled, 1, 2, 4 visited and right; 5 never visited.
+  const std::vector<int64_t> clean = {0, 1, 2, 3, 4, 5}, noisy = {1, 1, 2, 0, 4, 0};
+  const std::vector<double> visits = {1, 2, 1, 1, 3, 0};
+  const std::vector<double> events = {3, 1, 0, 1, 2, 9};
+  const std::vector<double> loss = {0.2, 0.5, 0.1, 2.0, 0.3, 7.0};
+  const NoisyLabelAuc auc = noisy_label_auc(events, loss, visits, noisy, clean);
+  // Wrong events, (wrong, right) pairs: 3 beats 1, 0, 2 (3 pairs); 1 ties 1 (1/2), beats 0, loses to 2: 4.5 / 6.
+  CHECK(auc.wrong_events == doctest::Approx(0.75));
+  // Loss: 0.2 beats only 0.1 (1); 2.0 beats all three (3): 4 / 6.
+  CHECK(auc.loss == doctest::Approx(4.0 / 6.0));
+  CHECK(std::isnan(noisy_label_auc({1, 2}, {1, 2}, {1, 1}, {0, 1}, {0, 1}).loss));  // no wrong label
+  CHECK_THROWS_AS(noisy_label_auc({1}, {1, 2}, {1, 1}, {0, 1}, {0, 1}), Error);
+}
