@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "core/cpu/gemm_dot.h"
 #include "core/cpu/gemm_micro_kernel.h"
+#include "core/cpu/transpose8x8.h"
 #include "core/error.h"
 
 namespace basin::cpu {
@@ -62,6 +64,16 @@ void pack_a(bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t mc, int64
   for (int64_t s = 0; s < mc; s += MR) {
     const int64_t rows = std::min<int64_t>(MR, mc - s);
     T* dst = out + s * kc;
+    if constexpr (std::is_same_v<T, float> && MR == 8 && kHasTranspose8x8) {
+      if (!trans_a && rows == MR) {  // a transpose of 8 x kc: 8 x 8 blocks, then the tail
+        const T* src = A + (i0 + s) * lda + p0;
+        int64_t k = 0;
+        for (; k + 8 <= kc; k += 8) transpose8x8(src + k, lda, dst + k * MR, MR, alpha);
+        for (; k < kc; ++k)
+          for (int r = 0; r < MR; ++r) dst[k * MR + r] = alpha * src[r * lda + k];
+        continue;
+      }
+    }
     if (!trans_a) {
       for (int64_t r = 0; r < rows; ++r) {
         const T* src = A + (i0 + s + r) * lda + p0;
@@ -92,9 +104,15 @@ void pack_b_sliver(bool trans_b, const T* B, int64_t ldb, int64_t p0, int64_t kc
       for (; c < NR; ++c) d[c] = T(0);
     }
   } else if (cols == NR) {
-    // Transposing gather: NR read streams, one contiguous write stream.
+    // Transposing gather: NR read streams, one contiguous write stream; in
+    // 8 x 8 register transposes where the ISA has them.
     const T* src = B + j0 * ldb + p0;
-    for (int64_t k = 0; k < kc; ++k) {
+    int64_t k = 0;
+    if constexpr (std::is_same_v<T, float> && NR % 8 == 0 && kHasTranspose8x8)
+      for (; k + 8 <= kc; k += 8)
+        for (int c = 0; c < NR; c += 8)
+          transpose8x8(src + c * ldb + k, ldb, dst + k * NR + c, NR, 1.0f);
+    for (; k < kc; ++k) {
       T* d = dst + k * NR;
       for (int c = 0; c < NR; ++c) d[c] = src[c * ldb + k];
     }
