@@ -31,8 +31,8 @@ bool same_architecture(const Checkpoint& a, const Checkpoint& b, std::string* wh
 CheckpointData load_checkpoint_dataset(const Checkpoint& ck, const Flags& flags, const std::string& split,
                                        int64_t limit) {
   CheckpointData out;
-  out.mean = split_doubles(ck.meta("normalization.mean"), "checkpoint normalization.mean");
-  out.std = split_doubles(ck.meta("normalization.std"), "checkpoint normalization.std");
+  out.mean = split_doubles(ck.meta("normalization.mean"), cat("checkpoint '", ck.path, "': metadata 'normalization.mean'"));
+  out.std = split_doubles(ck.meta("normalization.std"), cat("checkpoint '", ck.path, "': metadata 'normalization.std'"));
   out.spec = flags.str("dataset").empty() ? ck.meta("train.dataset") : flags.str("dataset");
   // The run's folder conversions (resize, channels) unless flags say otherwise;
   // its constants are the checkpoint's, which --mean/--std replace.
@@ -52,7 +52,7 @@ CheckpointData load_checkpoint_dataset(const Checkpoint& ck, const Flags& flags,
   const int64_t classes = ck.meta_i64("num_classes"), channels = ck.meta_i64("in_channels");
   BASIN_CHECK(out.dataset.num_classes == classes && out.dataset.channels() == channels, "dataset '", out.spec,
               "' has ", out.dataset.num_classes, " classes and ", out.dataset.channels(),
-              " channels; the checkpoint's model expects ", classes, " and ", channels);
+              " channels; the model of '", ck.path, "' expects ", classes, " and ", channels);
   return out;
 }
 

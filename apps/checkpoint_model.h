@@ -1,9 +1,8 @@
 // What the apps that read a finished run need from its checkpoint: the model
 // rebuilt from the metadata with the saved weights, and the dataset split
 // normalised as the run normalised it (or as --dataset/--mean/--std say).
-// Used by `basin probe`. (`basin eval` reads plain state_dicts too and has its
-// own path through apps/checkpoint.h; folding its checkpoint case onto this is
-// left to do.)
+// Used by `basin probe` and by `basin eval` for checkpoints (eval's plain
+// state_dicts carry no metadata and take their dataset from the flags).
 #pragma once
 #include <cstdint>
 #include <memory>

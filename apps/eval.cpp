@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "apps/checkpoint.h"
+#include "apps/checkpoint_model.h"
 #include "apps/commands.h"
 #include "apps/dataset_spec.h"
 #include "apps/evaluation.h"
@@ -57,51 +58,43 @@ int eval_main(int argc, char** argv) {
   const ModelWeights weights =
       load_model_weights(checkpoint_path(f.str("checkpoint")), {f.str("model"), f.f64("width"), f.i64("num-classes")});
   const Checkpoint& ck = weights.file;
-  std::vector<double> mean, stdev;  // the checkpoint's constants; a plain file's come from the dataset
-  std::string dataset_spec = f.str("dataset");
-  int64_t epoch = -1;
-  DatasetOptions run_options;
-  if (weights.plain) {
-    BASIN_CHECK(!dataset_spec.empty(), "'", ck.path,
-                "' is a plain state_dict, which does not say what it was trained on: give --dataset");
-  } else {
-    mean = split_doubles(ck.meta("normalization.mean"), cat("checkpoint '", ck.path, "': metadata 'normalization.mean'"));
-    stdev = split_doubles(ck.meta("normalization.std"), cat("checkpoint '", ck.path, "': metadata 'normalization.std'"));
-    epoch = ck.meta_i64("epoch");
-    if (dataset_spec.empty()) dataset_spec = ck.meta("train.dataset");
-    // The run's folder conversions (resize, channels) unless flags say otherwise;
-    // its constants are the checkpoint's, which --mean/--std replace.
-    if (ck.has_meta("train.normalization")) run_options = parse_dataset_options(ck.meta("train.normalization"));
-    run_options.mean.clear();
-    run_options.std.clear();
-    if (dataset_spec.rfind("folder:", 0) != 0) {  // the run's folder conversions mean nothing elsewhere
-      run_options.resize_width = run_options.resize_height = 0;
-      run_options.channels = 0;
-    }
-  }
-  const DatasetOptions options = dataset_options_from_flags(f, run_options);
   const bool dump = !f.str("dump-logits").empty();
   if (dump) check_npy_destination(f.str("dump-logits"));
 
-  const data::Dataset ds = load_dataset(dataset_spec, f.str("split"), limit, options);
-  const bool given_constants = !options.mean.empty() || !options.std.empty();
-  if (weights.plain || !options.mean.empty()) mean = ds.mean;
-  if (weights.plain || !options.std.empty()) stdev = ds.std;
+  // A checkpoint brings its dataset, folder conversions and constants (flags
+  // override them); a plain file brings nothing, so the dataset's are used.
+  CheckpointData data;
+  int64_t epoch = -1;
+  if (weights.plain) {
+    BASIN_CHECK(!f.str("dataset").empty(), "'", ck.path,
+                "' is a plain state_dict, which does not say what it was trained on: give --dataset");
+    data.spec = f.str("dataset");
+    const DatasetOptions options = dataset_options_from_flags(f, DatasetOptions{});
+    data.dataset = load_dataset(data.spec, f.str("split"), limit, options);
+    data.mean = data.dataset.mean;
+    data.std = data.dataset.std;
+    data.constants_from_flags = !options.mean.empty() || !options.std.empty();
+    BASIN_CHECK(data.dataset.num_classes == weights.spec.num_classes, "dataset '", data.spec, "' has ",
+                data.dataset.num_classes, " classes; the model of '", ck.path, "' expects ",
+                weights.spec.num_classes);
+  } else {
+    data = load_checkpoint_dataset(ck, f, f.str("split"), limit);
+    epoch = ck.meta_i64("epoch");
+  }
+  const data::Dataset& ds = data.dataset;
+  const std::string& dataset_spec = data.spec;
   if (!ds.provenance.empty()) std::fprintf(stderr, "%s\n", ds.provenance.c_str());
-  std::fprintf(stderr, "normalised with mean [%s], std [%s] (%s)\n", format_constants(mean).c_str(),
-               format_constants(stdev).c_str(),
-               given_constants   ? "--mean/--std given"
-               : weights.plain ? "the dataset's constants"
-                               : "the checkpoint's constants");
+  std::fprintf(stderr, "normalised with mean [%s], std [%s] (%s)\n", format_constants(data.mean).c_str(),
+               format_constants(data.std).c_str(),
+               data.constants_from_flags ? "--mean/--std given"
+               : weights.plain           ? "the dataset's constants"
+                                         : "the checkpoint's constants");
   const int64_t classes = weights.spec.num_classes;
-  const int64_t channels = weights.plain ? ds.channels() : weights.in_channels;
-  BASIN_CHECK(ds.num_classes == classes && ds.channels() == channels, "dataset '", dataset_spec, "' has ",
-              ds.num_classes, " classes and ", ds.channels(), " channels; the model of '", ck.path, "' expects ",
-              classes, " and ", channels);
+  const int64_t channels = ds.channels();
   auto model = nn::make_model(weights.spec.model, classes, channels, weights.spec.width, uint64_t{0});
   load_weights_into(*model, weights);
   model->to(device);
-  const EvalResult r = evaluate(*model, ds, normalization_spec(mean, stdev), device, batch_size, dump);
+  const EvalResult r = evaluate(*model, ds, normalization_spec(data.mean, data.std), device, batch_size, dump);
 
   // The table is for people (stderr); stdout carries exactly one JSON line.
   std::fprintf(stderr, "%s %s split, %lld images: accuracy %.2f%% (%lld correct), loss %.4f\n",

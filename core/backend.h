@@ -56,6 +56,19 @@ struct AugmentSpec {
   float std[4] = {1, 1, 1, 1};
 };
 
+// RandAugment of one uint8 batch (Backend::rand_augment), the first stage of
+// the strong augmentation in data/strong_augment.h; the operations and their
+// magnitudes are in core/rand_augment_ops.h and docs/algorithms.md. Op j of
+// sample i of an N-sample batch draws philox4x32(seed, offset + j*N + i):
+// op = v[0] % 14, applied when philox_uniform_f32(v[1]) < op_prob, and the
+// magnitude's sign is negative when v[2] is odd.
+struct RandAugmentSpec {
+  int num_ops = 2;      // 0 .. 8 operations per sample
+  int magnitude = 5;    // 0 .. 30 (torchvision's scale; 30 = each op's maximum)
+  float op_prob = 0.5f; // each drawn op is applied with this probability
+  int fill = 128;       // 0 .. 255: value of pixels a geometric op brings in from outside
+};
+
 // Base SGD update over a flat arena (PyTorch SGD semantics, see optim/sgd.h).
 struct SgdStepParams {
   double lr = 0.0;
@@ -195,6 +208,15 @@ class Backend {
   // src u8 [N, C, H, W] -> out f32 [N, C, H, W]; see AugmentSpec
   virtual void augment(const Tensor& src, const AugmentSpec& spec, uint64_t seed, uint64_t offset,
                        Tensor& out) = 0;
+  // src u8 [N, C, H, W] with C = 1 or 3 -> out u8 of the same shape (not src);
+  // see RandAugmentSpec.
+  virtual void rand_augment(const Tensor& src, const RandAugmentSpec& spec, uint64_t seed, uint64_t offset,
+                            Tensor& out) = 0;
+  // Cutout, in place on f32 [N, C, H, W]: a side x side square of every
+  // sample (all channels) set to 0; sample i's top-left corner from
+  // philox4x32(seed, offset + i): y0 = v[0] % (H - side + 1), x0 = v[1] % (W - side + 1).
+  // Requires 0 < side <= min(H, W).
+  virtual void cutout(Tensor& x, int64_t side, uint64_t seed, uint64_t offset) = 0;
 };
 
 // The backend for a device; throws basin::Error when that device type has no

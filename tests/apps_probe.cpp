@@ -18,6 +18,7 @@
 #include "apps/commands.h"
 #include "apps/report.h"
 #include "apps/trainer.h"
+#include "apps_run_testing.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "data/idx.h"
@@ -45,20 +46,14 @@ const Runs& tiny_runs() {
     r.dir = (fs::temp_directory_path() / ("basin_apps_probe_" + std::to_string(::getpid()))).string();
     fs::remove_all(r.dir);
     for (int k = 0; k < 2; ++k) {
-      TrainConfig c;
-      c.model = "resnet20";
-      c.width = 0.25;
-      c.dataset = "fmnist";
+      TrainConfig c = test::tiny_config(r.dir + (k ? "/b" : "/a"));
+      c.optim = TrainConfig{}.optim;  // plain SGD with the default recipe
+      c.log_every = TrainConfig{}.log_every;
       c.train_limit = 128;
       c.test_limit = 32;
-      c.noise = "sym:0.4";
-      c.noise_seed = 5;
       c.epochs = 1;
       c.batch_size = 32;
       c.seed = 3 + k;
-      c.threads = 2;
-      c.out_dir = r.dir + (k ? "/b" : "/a");
-      c.quiet = true;
       run_training(c);
     }
     r.a = r.dir + "/a";

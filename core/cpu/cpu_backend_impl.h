@@ -78,6 +78,9 @@ class CpuBackend final : public Backend {
 
   void augment(const Tensor& src, const AugmentSpec& spec, uint64_t seed, uint64_t offset,
                Tensor& out) override;
+  void rand_augment(const Tensor& src, const RandAugmentSpec& spec, uint64_t seed, uint64_t offset,
+                    Tensor& out) override;
+  void cutout(Tensor& x, int64_t side, uint64_t seed, uint64_t offset) override;
 };
 
 }  // namespace basin::cpu

@@ -8,7 +8,7 @@ set -euo pipefail
 BASIN=${1:-build/basin}
 OUT=${2:-study}
 JOBS=${JOBS:-2}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-1}  # one thread per run: two runs on two cores beat one run on two
 COMMON=(--dataset fmnist --model resnet20 --width 0.5 --train-limit 4000 --test-limit 2000
         --no-augment --epochs 30 --rho 0.1 --log-every 10 --jobs "$JOBS" --threads "$THREADS")
 OPTIMIZERS=optimizer=sgd,sam,ncsam,casam
