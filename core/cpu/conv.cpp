@@ -215,10 +215,12 @@ void conv2d_backward_weight(const ConvShape& s, const Conv2dParams& p, const T* 
   }
   const bool pointwise = is_pointwise(s, p);
   const int64_t g_max = group_size(s), groups = (s.N + g_max - 1) / g_max;
-  // Each group's gw^T = col_group [rows, cols] * gy_group^T (the transpose keeps
-  // the wide operand, col, on the side gemm packs cheaply). The partials are
-  // summed in group order, p0 + p1 + p2 + ..., whether they are all kept and
-  // reduced at the end or folded into a running sum: same bits either way.
+  // Each group's gw = gy_group [C_out, cols] * col_group^T: C_out (a multiple
+  // of 8) and rows (C_in*KH*KW, for 3x3 a multiple of 48 when C_in is one of 16)
+  // fill the micro-kernel's 8 x 48 tiles, where gw^T = col * gy^T wasted two
+  // thirds of each tile on 16 channels. The partials are summed in group order,
+  // p0 + p1 + p2 + ..., whether they are all kept and reduced at the end or
+  // folded into a running sum: same bits either way.
   const bool keep_partials = groups * wsize <= kMaxPartialElems;
   T* partials = scratch<T>(2, static_cast<size_t>((keep_partials ? groups : 2) * wsize));
   for_each_group(s, g_max, keep_partials, [&](int64_t gi, int64_t n0, int64_t g) {
@@ -236,17 +238,17 @@ void conv2d_backward_weight(const ConvShape& s, const Conv2dParams& p, const T* 
       col = buf;
     }
     T* out = keep_partials ? partials + gi * wsize : partials + (gi == 0 ? 0 : wsize);
-    gemm<T>(false, true, rows, s.C_out, cols, T(1), col, cols, gyg, cols, T(0), out, s.C_out);
+    gemm<T>(false, true, s.C_out, rows, cols, T(1), gyg, cols, col, cols, T(0), out, rows);
     if (!keep_partials && gi > 0)
       for (int64_t i = 0; i < wsize; ++i) partials[i] += out[i];
   });
   const int64_t summed = keep_partials ? groups : 1;
 #pragma omp parallel for schedule(static) if (wsize * summed > 65536 && !omp_in_parallel())
   for (int64_t co = 0; co < s.C_out; ++co)
-    for (int64_t r = 0; r < rows; ++r) {
-      T sum = partials[r * s.C_out + co];
-      for (int64_t gi = 1; gi < summed; ++gi) sum += partials[gi * wsize + r * s.C_out + co];
-      gw[co * rows + r] = sum;
+    for (int64_t r = co * rows; r < (co + 1) * rows; ++r) {
+      T sum = partials[r];
+      for (int64_t gi = 1; gi < summed; ++gi) sum += partials[gi * wsize + r];
+      gw[r] = sum;
     }
 }
 

@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "core/cpu/gemm_dot.h"
 #include "core/cpu/gemm_micro_kernel.h"
+#include "core/cpu/transpose8x8.h"
 #include "core/error.h"
 
 namespace basin::cpu {
@@ -62,6 +64,16 @@ void pack_a(bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t mc, int64
   for (int64_t s = 0; s < mc; s += MR) {
     const int64_t rows = std::min<int64_t>(MR, mc - s);
     T* dst = out + s * kc;
+    if constexpr (std::is_same_v<T, float> && MR == 8 && kHasTranspose8x8) {
+      if (!trans_a && rows == MR) {  // a transpose of 8 x kc: 8 x 8 blocks, then the tail
+        const T* src = A + (i0 + s) * lda + p0;
+        int64_t k = 0;
+        for (; k + 8 <= kc; k += 8) transpose8x8(src + k, lda, dst + k * MR, MR, alpha);
+        for (; k < kc; ++k)
+          for (int r = 0; r < MR; ++r) dst[k * MR + r] = alpha * src[r * lda + k];
+        continue;
+      }
+    }
     if (!trans_a) {
       for (int64_t r = 0; r < rows; ++r) {
         const T* src = A + (i0 + s + r) * lda + p0;
@@ -91,20 +103,27 @@ void pack_b_sliver(bool trans_b, const T* B, int64_t ldb, int64_t p0, int64_t kc
       for (; c < cols; ++c) d[c] = src[c];
       for (; c < NR; ++c) d[c] = T(0);
     }
-  } else if (cols == NR) {
-    // Transposing gather: NR read streams, one contiguous write stream.
+  } else {
+    // Transposing gather: one read stream per column, one contiguous write
+    // stream; groups of 8 columns in 8 x 8 register transposes where the ISA
+    // has them (the weight gradient's B is C_out x cols: 16, 32, 64 columns).
     const T* src = B + j0 * ldb + p0;
+    int64_t c8 = 0;
+    if constexpr (std::is_same_v<T, float> && kHasTranspose8x8) {
+      c8 = cols / 8 * 8;
+      const int64_t k8 = kc / 8 * 8;
+      for (int64_t k = 0; k < k8; k += 8)
+        for (int64_t c = 0; c < c8; c += 8)
+          transpose8x8(src + c * ldb + k, ldb, dst + k * NR + c, NR, 1.0f);
+      for (int64_t k = k8; k < kc; ++k)
+        for (int64_t c = 0; c < c8; ++c) dst[k * NR + c] = src[c * ldb + k];
+    }
     for (int64_t k = 0; k < kc; ++k) {
       T* d = dst + k * NR;
-      for (int c = 0; c < NR; ++c) d[c] = src[c * ldb + k];
+      int64_t c = c8;
+      for (; c < cols; ++c) d[c] = src[c * ldb + k];
+      for (; c < NR; ++c) d[c] = T(0);
     }
-  } else {
-    for (int64_t c = 0; c < cols; ++c) {
-      const T* src = B + (j0 + c) * ldb + p0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = src[k];
-    }
-    for (int64_t c = cols; c < NR; ++c)
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = T(0);
   }
 }
 

@@ -1,6 +1,6 @@
 // C = alpha * A * B^T + beta * C with A [M,K] and B [N,K] read in place, rows
 // contiguous along k: the convolution weight gradient's GEMM, where one side is
-// a channel count (16..64) and packing the long operand would cost as much as
+// a channel count (16 or fewer) and packing the long operand would cost as much as
 // the multiply. Each element is a dot product in vector lanes (the ISA's
 // DotKernel, core/cpu/gemm_micro_kernel.h), reduced once at the end; the order
 // of the sums is fixed, so results do not depend on the thread count.
@@ -13,9 +13,13 @@
 
 namespace basin::cpu {
 
-// Whether gemm_nt_dot is the faster route for this A * B^T.
+// Whether gemm_nt_dot is the faster route for this A * B^T. Since the packed
+// route transposes B in 8 x 8 register blocks and the weight gradient puts
+// C_out on the tile's 8 rows (core/cpu/conv.cpp), packing wins from 32 rows up
+// (AMD EPYC, AVX-512, 2026-12-02: 38-54 against 22-26 GFLOP/s on ResNet
+// weight gradients); at 16 the two tie.
 inline bool dot_route_suits(int64_t M, int64_t N, int64_t K) {
-  return std::min(M, N) <= 64 && K >= 256;
+  return std::min(M, N) <= 16 && K >= 256;
 }
 
 template <class Dot, class T>
