@@ -71,6 +71,43 @@ TEST_CASE("core: gradients of batch_norm in training mode") {
   }
 }
 
+TEST_CASE("core: gradients of batch_norm_relu; its values and gradients are relu(batch_norm)'s") {
+  for (const Shape& xs : {Shape{3, 2, 2, 3}, Shape{5, 3}}) {
+    INFO(shape_str(xs));
+    const int64_t C = xs[1];
+    Tensor running_mean = zeros({C}, DType::F64), running_var = ones({C}, DType::F64);
+    check_gradients(
+        [&](const std::vector<Tensor>& in) {
+          return batch_norm_relu(in[0], in[1], in[2], running_mean, running_var, true, 0.1, 1e-5);
+        },
+        {leaf(xs, 526u, -2.0, 3.0), leaf({C}, 527u), leaf({C}, 528u)});
+  }
+  // f32, a ResNet-like shape, training and eval: the fused op and the
+  // composition give the same bits, forward and backward.
+  for (bool training : {true, false}) {
+    INFO(training);
+    const Shape xs{4, 6, 5, 3};
+    auto run = [&](bool fused) {
+      Tensor x = random_tensor(xs, 529u, DType::F32, -2.0, 2.0);
+      Tensor gamma = random_tensor({6}, 530u, DType::F32, -1.0, 1.5);
+      Tensor beta = random_tensor({6}, 531u, DType::F32);
+      for (Tensor* t : {&x, &gamma, &beta}) t->requires_grad_();
+      Tensor rm = zeros({6}), rv = ones({6});
+      const Tensor y = fused ? batch_norm_relu(x, gamma, beta, rm, rv, training, 0.1, 1e-5)
+                             : relu(batch_norm(x, gamma, beta, rm, rv, training, 0.1, 1e-5));
+      sum(mul(y, random_tensor(xs, 532u, DType::F32))).backward();
+      return std::vector<std::vector<double>>{to_doubles(y), to_doubles(x.grad()),
+                                              to_doubles(gamma.grad()), to_doubles(beta.grad()),
+                                              to_doubles(rm), to_doubles(rv)};
+    };
+    const auto fused = run(true), composed = run(false);
+    for (size_t i = 0; i < fused.size(); ++i) {
+      INFO(i);
+      CHECK(fused[i] == composed[i]);
+    }
+  }
+}
+
 TEST_CASE("core: gradients of batch_norm in eval mode and without affine parameters") {
   for (const Shape& xs : {Shape{3, 2, 2, 3}, Shape{5, 3}}) {
     INFO(shape_str(xs));
