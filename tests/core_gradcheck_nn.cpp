@@ -1,6 +1,7 @@
 // Finite-difference gradient checks (tests/gradcheck.h, f64) for the network
-// ops: conv2d (x, w, bias), pooling, batch norm in training mode (x, gamma,
-// beta), softmax, log_softmax and cross-entropy with label smoothing.
+// ops: conv2d (x, w, bias), pooling, batch norm in training mode, alone and
+// fused with a ReLU (x, gamma, beta), softmax, log_softmax and cross-entropy
+// with label smoothing.
 #include <doctest/doctest.h>
 
 #include "core/ops.h"
@@ -51,16 +52,18 @@ TEST_CASE("core: gradients of pooling") {
                   {leaf({2, 3, 3, 2}, 512u)});
 }
 
-TEST_CASE("core: gradients of batch_norm in training mode") {
+TEST_CASE("core: gradients of batch_norm (and batch_norm_relu) in training mode") {
   for (const Shape& xs : {Shape{3, 2, 2, 3}, Shape{5, 3}}) {
     INFO(shape_str(xs));
     const int64_t C = xs[1];
     Tensor running_mean = zeros({C}, DType::F64), running_var = ones({C}, DType::F64);
-    check_gradients(
-        [&](const std::vector<Tensor>& in) {
-          return batch_norm(in[0], in[1], in[2], running_mean, running_var, true, 0.1, 1e-5);
-        },
-        {leaf(xs, 520u, -2.0, 3.0), leaf({C}, 521u), leaf({C}, 522u)});
+    for (bool fused_relu : {false, true})
+      check_gradients(
+          [&](const std::vector<Tensor>& in) {
+            return (fused_relu ? batch_norm_relu : batch_norm)(in[0], in[1], in[2], running_mean,
+                                                               running_var, true, 0.1, 1e-5, true);
+          },
+          {leaf(xs, 520u, -2.0, 3.0), leaf({C}, 521u), leaf({C}, 522u)});
     // Only x requiring a gradient.
     const Tensor gamma = random_tensor({C}, 523u), beta = random_tensor({C}, 524u);
     check_gradients(
@@ -71,17 +74,7 @@ TEST_CASE("core: gradients of batch_norm in training mode") {
   }
 }
 
-TEST_CASE("core: gradients of batch_norm_relu; its values and gradients are relu(batch_norm)'s") {
-  for (const Shape& xs : {Shape{3, 2, 2, 3}, Shape{5, 3}}) {
-    INFO(shape_str(xs));
-    const int64_t C = xs[1];
-    Tensor running_mean = zeros({C}, DType::F64), running_var = ones({C}, DType::F64);
-    check_gradients(
-        [&](const std::vector<Tensor>& in) {
-          return batch_norm_relu(in[0], in[1], in[2], running_mean, running_var, true, 0.1, 1e-5);
-        },
-        {leaf(xs, 526u, -2.0, 3.0), leaf({C}, 527u), leaf({C}, 528u)});
-  }
+TEST_CASE("core: batch_norm_relu's values and gradients are relu(batch_norm)'s") {
   // f32, a ResNet-like shape, training and eval: the fused op and the
   // composition give the same bits, forward and backward.
   for (bool training : {true, false}) {

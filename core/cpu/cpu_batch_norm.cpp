@@ -92,29 +92,41 @@ void channel_sum2(const BnLayout& l, int64_t c, TermA term_a, TermB term_b, doub
 
 // The training forward, y = bn(x) or, with Relu, max(bn(x), 0) rounded to T
 // first (the bits of batch_norm_train followed by a separate ReLU).
-template <bool Relu>
-void bn_train(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-              Tensor& running_mean, Tensor& running_var, bool update_running, double momentum,
-              double eps, Tensor& y, Tensor& save_mean, Tensor& save_invstd) {
+// The checks every forward makes: x's layout, y like x, gamma and beta [C].
+BnLayout check_forward(const char* op, const Tensor& x, const Tensor& y, const Tensor& gamma,
+                       const Tensor& beta) {
   check_contiguous(op, y);
   const BnLayout l = bn_layout(x, op);
-  const int64_t m = l.count();
-  BASIN_CHECK(m > 1, "cpu backend ", op, ": training needs more than one value per channel, x is ",
-              x.str());
   check_dtype(y, x.dtype(), op, "y");
   check_numel(y, x.numel(), op, "y");
   check_channel_vector(gamma, x, l.C, op, "gamma");
   check_channel_vector(beta, x, l.C, op, "beta");
+  return l;
+}
+
+// running_mean and running_var present (else: `missing`) and [C].
+void check_running(const char* op, const Tensor& x, const BnLayout& l, const Tensor& running_mean,
+                   const Tensor& running_var, const char* missing) {
+  BASIN_CHECK(running_mean.defined() && running_var.defined(), "cpu backend ", op, ": ", missing);
+  check_channel_vector(running_mean, x, l.C, op, "running_mean");
+  check_channel_vector(running_var, x, l.C, op, "running_var");
+}
+
+template <bool Relu>
+void bn_train(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+              Tensor& running_mean, Tensor& running_var, bool update_running, double momentum,
+              double eps, Tensor& y, Tensor& save_mean, Tensor& save_invstd) {
+  const BnLayout l = check_forward(op, x, y, gamma, beta);
+  const int64_t m = l.count();
+  BASIN_CHECK(m > 1, "cpu backend ", op, ": training needs more than one value per channel, x is ",
+              x.str());
   check_channel_vector(save_mean, x, l.C, op, "save_mean");
   check_channel_vector(save_invstd, x, l.C, op, "save_invstd");
   BASIN_CHECK(save_mean.defined() && save_invstd.defined(), "cpu backend ", op,
               ": save_mean and save_invstd must be allocated");
-  if (update_running) {
-    BASIN_CHECK(running_mean.defined() && running_var.defined(), "cpu backend ", op,
-                ": update_running needs running_mean and running_var");
-    check_channel_vector(running_mean, x, l.C, op, "running_mean");
-    check_channel_vector(running_var, x, l.C, op, "running_var");
-  }
+  if (update_running)
+    check_running(op, x, l, running_mean, running_var,
+                  "update_running needs running_mean and running_var");
   dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = x.data<T>();
@@ -261,16 +273,8 @@ void CpuBackend::batch_norm_eval(const Tensor& x, const Tensor& gamma, const Ten
                                  const Tensor& running_mean, const Tensor& running_var,
                                  double eps, Tensor& y) {
   const char* op = "batch_norm_eval";
-  check_contiguous(op, y);
-  const BnLayout l = bn_layout(x, op);
-  check_dtype(y, x.dtype(), op, "y");
-  check_numel(y, x.numel(), op, "y");
-  check_channel_vector(gamma, x, l.C, op, "gamma");
-  check_channel_vector(beta, x, l.C, op, "beta");
-  BASIN_CHECK(running_mean.defined() && running_var.defined(), "cpu backend ", op,
-              ": running_mean and running_var are required");
-  check_channel_vector(running_mean, x, l.C, op, "running_mean");
-  check_channel_vector(running_var, x, l.C, op, "running_var");
+  const BnLayout l = check_forward(op, x, y, gamma, beta);
+  check_running(op, x, l, running_mean, running_var, "running_mean and running_var are required");
   dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = x.data<T>();
