@@ -7,6 +7,7 @@
 // device memory of the timed steps is reported (apps/bench_gpu.sh).
 #include <omp.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -119,6 +120,15 @@ double device_peak_mib(Device device) {
 #endif
   (void)device;
   return -1.0;
+}
+
+// CPU time of the whole process (every thread), in ms: on a machine shared
+// with other work a step's wall time includes the waits for a core, its CPU
+// time does not, so A/B comparisons under load quote this (docs/benchmarks.md).
+double process_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
 struct Timing {
@@ -350,18 +360,21 @@ int bench_main(int argc, char** argv) {
   // own kernels' and not the tail of the one before.
   backend.synchronize();
   reset_device_peak(device);
-  std::vector<double> ms;
+  std::vector<double> ms, cpu_ms;
   for (int64_t i = 0; i < steps; ++i) {
     backend.synchronize();
     const auto t0 = Clock::now();
+    const double c0 = process_cpu_ms();
     loss = runner.run(warmup + i);
     backend.synchronize();
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    cpu_ms.push_back(process_cpu_ms() - c0);
   }
   const Timing t = summarize(ms);
   // Every step's time, for apps/bench.sh to pool interleaved runs.
-  std::string step_list;
+  std::string step_list, cpu_list;
   for (double v : ms) step_list += (step_list.empty() ? "" : ",") + std::to_string(v);
+  for (double v : cpu_ms) cpu_list += (cpu_list.empty() ? "" : ",") + std::to_string(v);
   const double images_per_s = 1000.0 * static_cast<double>(batch) / t.mean_ms;
   const double peak_rss = peak_rss_mib();
   const double peak_device = device_peak_mib(device);
@@ -386,13 +399,13 @@ int bench_main(int argc, char** argv) {
       "\"step\":\"%s\",\"steps\":%lld,\"warmup\":%lld,\"ms_per_step\":%.3f,\"median_ms\":%.3f,"
       "\"min_ms\":%.3f,\"images_per_s\":%.2f,\"peak_rss_mib\":%s,\"loss\":%.6f,"
       "\"device_name\":%s,\"peak_device_mib\":%s,\"tf32\":%s,\"deterministic\":%s,"
-      "\"isa\":\"%s\",\"conv_gflop_per_step\":%.3f,\"step_ms\":[%s]}\n",
+      "\"isa\":\"%s\",\"conv_gflop_per_step\":%.3f,\"step_ms\":[%s],\"step_cpu_ms\":[%s]}\n",
       model_name.c_str(), static_cast<long long>(batch), static_cast<long long>(threads),
       device.str().c_str(), what.c_str(), static_cast<long long>(steps),
       static_cast<long long>(warmup), t.mean_ms, t.median_ms, t.min_ms, images_per_s,
       number_or_null(peak_rss).c_str(), loss, json_string(name).c_str(),
       number_or_null(peak_device).c_str(), tf32 ? "true" : "false", deterministic ? "true" : "false",
-      cpu::isa_name(), conv_gflop_per_step(*model, batch, size), step_list.c_str());
+      cpu::isa_name(), conv_gflop_per_step(*model, batch, size), step_list.c_str(), cpu_list.c_str());
 
   if (flags.on("breakdown")) print_kernel_breakdown(*model, batch, size, device, t.mean_ms);
   return 0;

@@ -20,6 +20,19 @@ bool grad_enabled() { return g_grad_enabled; }
 NoGrad::NoGrad() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGrad::~NoGrad() { g_grad_enabled = previous_; }
 
+Node::Node(std::string name, const std::vector<Tensor>& inputs, BackwardFn fn)
+    : name_(std::move(name)), fn_(std::move(fn)) {
+  edges_.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    if (!t.defined() || !t.requires_grad()) continue;
+    Edge& e = edges_[i];
+    if (t.impl()->grad_fn) e.node = t.impl()->grad_fn;
+    else e.leaf = t.impl_ptr();
+    e.shape = t.shape();
+  }
+}
+
 std::vector<Tensor> Node::backward(const Tensor& grad_output) {
   BASIN_CHECK(fn_ != nullptr, "backward through '", name_,
               "' a second time: its saved tensors were freed by the first backward; pass "
@@ -31,22 +44,20 @@ void Node::release() { fn_ = nullptr; }
 
 Node::~Node() {
   // Detach every upstream node that dies with this one into a local list and
-  // destroy them one at a time, each with its inputs already detached, so the
+  // destroy them one at a time, each with its edges already detached, so the
   // depth of the graph never becomes depth of the call stack.
   std::vector<std::shared_ptr<Node>> dying;
-  auto detach_inputs = [&dying](Node& node) {
-    node.fn_ = nullptr;  // its saved tensors first, so the inputs' counts are exact
-    for (Tensor& t : node.inputs_) {
-      TensorImpl* impl = t.impl();
-      if (impl && impl->grad_fn && t.impl_ptr().use_count() == 1) dying.push_back(std::move(impl->grad_fn));
-    }
-    node.inputs_.clear();
+  auto detach_edges = [&dying](Node& node) {
+    node.fn_ = nullptr;  // its saved tensors first
+    for (Edge& e : node.edges_)
+      if (e.node && e.node.use_count() == 1) dying.push_back(std::move(e.node));
+    node.edges_.clear();
   };
-  detach_inputs(*this);
+  detach_edges(*this);
   while (!dying.empty()) {
     std::shared_ptr<Node> node = std::move(dying.back());
     dying.pop_back();
-    if (node.use_count() == 1) detach_inputs(*node);
+    if (node.use_count() == 1) detach_edges(*node);
   }  // `node` dies here with nothing left to release recursively
 }
 
@@ -66,27 +77,46 @@ Tensor record(const char* name, Tensor output, std::vector<Tensor> inputs, Node:
 
 namespace {
 
-// Tensors reachable from root through recorded nodes, inputs before outputs.
-std::vector<TensorImpl*> topological_order(TensorImpl* root) {
-  std::vector<TensorImpl*> order;
-  std::unordered_set<TensorImpl*> seen{root};
+// A vertex of the backward walk: a node (standing for the tensor it computed)
+// or a leaf tensor. Its address keys the gradient being accumulated for it.
+struct Vertex {
+  // Both held, so what a released node led to lives until it is walked.
+  std::shared_ptr<Node> node;
+  std::shared_ptr<TensorImpl> leaf;
+  const void* key() const {
+    return node ? static_cast<const void*>(node.get()) : static_cast<const void*>(leaf.get());
+  }
+};
+
+Vertex vertex_of(const Node::Edge& e) {
+  Vertex v;
+  v.node = e.node;
+  if (!e.node) v.leaf = e.leaf;
+  return v;
+}
+
+// Vertices reachable from root, inputs before outputs.
+std::vector<Vertex> topological_order(const Vertex& root) {
+  std::vector<Vertex> order;
+  std::unordered_set<const void*> seen{root.key()};
   // Iterative post-order DFS: deep networks must not overflow the stack.
-  std::vector<std::pair<TensorImpl*, size_t>> stack{{root, 0}};
+  std::vector<std::pair<Vertex, size_t>> stack{{root, 0}};
   while (!stack.empty()) {
-    auto& [impl, next] = stack.back();
-    const Node* node = impl->grad_fn.get();
-    if (node && next < node->inputs().size()) {
-      TensorImpl* child = node->inputs()[next++].impl();
-      if (child && child->requires_grad && seen.insert(child).second) stack.push_back({child, 0});
+    auto& [v, next] = stack.back();
+    const Node* node = v.node.get();
+    if (node && next < node->edges().size()) {
+      const Node::Edge& e = node->edges()[next++];
+      if (e.wants_grad() && seen.insert(vertex_of(e).key()).second)
+        stack.push_back({vertex_of(e), 0});
     } else {
-      order.push_back(impl);
+      order.push_back(std::move(v));
       stack.pop_back();
     }
   }
   return order;
 }
 
-void accumulate(std::unordered_map<TensorImpl*, Tensor>& grads, TensorImpl* key, const Tensor& g) {
+void accumulate(std::unordered_map<const void*, Tensor>& grads, const void* key, const Tensor& g) {
   auto it = grads.find(key);
   if (it == grads.end()) grads.emplace(key, g);
   else it->second = add(it->second, g);
@@ -108,34 +138,39 @@ void run_backward(const Tensor& root, const Tensor& upstream, bool retain_graph)
               "backward(upstream): upstream ", seed.str(), " does not match ", root.str());
 
   NoGrad no_grad;  // backward closures build no graph of their own
-  const std::vector<TensorImpl*> order = topological_order(root.impl());
-  std::unordered_map<TensorImpl*, Tensor> grads;
-  grads.emplace(root.impl(), seed);
+  Vertex start;
+  start.node = root.impl()->grad_fn;
+  if (!start.node) start.leaf = root.impl_ptr();
+  std::vector<Vertex> order = topological_order(start);
+  std::unordered_map<const void*, Tensor> grads;
+  grads.emplace(start.key(), seed);
 
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    TensorImpl* impl = *it;
-    auto found = grads.find(impl);
+    auto found = grads.find(it->key());
     if (found == grads.end()) continue;
     const Tensor g = found->second;
-    if (!impl->grad_fn) {  // a leaf: accumulate into .grad, in place when it exists
+    grads.erase(found);
+    if (!it->node) {  // a leaf: accumulate into .grad, in place when it exists
+      TensorImpl* impl = it->leaf.get();
       if (impl->grad) Tensor(impl->grad).add_(g);
       else impl->grad = g.clone().impl_ptr();
       continue;
     }
-    Node& node = *impl->grad_fn;
+    Node& node = *it->node;
     const std::vector<Tensor> input_grads = node.backward(g);
-    BASIN_CHECK(input_grads.size() == node.inputs().size(), "autograd: node '", node.name(),
-                "' returned ", input_grads.size(), " gradients for ", node.inputs().size(),
+    BASIN_CHECK(input_grads.size() == node.edges().size(), "autograd: node '", node.name(),
+                "' returned ", input_grads.size(), " gradients for ", node.edges().size(),
                 " inputs");
     for (size_t i = 0; i < input_grads.size(); ++i) {
-      const Tensor& input = node.inputs()[i];
-      if (!input.defined() || !input.requires_grad() || !input_grads[i].defined()) continue;
-      BASIN_CHECK(input_grads[i].shape() == input.shape(), "autograd: node '", node.name(),
-                  "' produced gradient ", input_grads[i].str(), " for input ", input.str());
-      accumulate(grads, input.impl(), input_grads[i]);
+      const Node::Edge& e = node.edges()[i];
+      if (!e.wants_grad() || !input_grads[i].defined()) continue;
+      BASIN_CHECK(input_grads[i].shape() == e.shape, "autograd: node '", node.name(),
+                  "' produced gradient ", input_grads[i].str(), " for input of shape ",
+                  shape_str(e.shape));
+      accumulate(grads, vertex_of(e).key(), input_grads[i]);
     }
-    grads.erase(impl);
     if (!retain_graph) node.release();
+    it->node.reset();  // the walk's hold on it: a released node's closure is gone already
   }
 }
 

@@ -4,7 +4,10 @@
 //
 // A Node's backward is a closure written next to the op's forward (see
 // core/ops_*.cpp). Closures capture what they need, always detached, so a
-// node never holds its own output alive.
+// node never holds its own output alive. A node links to its inputs' nodes
+// (and to leaf inputs), not to the inputs' data: an intermediate tensor that
+// no closure saved is freed as soon as the forward pass drops it, as in
+// PyTorch (a ResNet's BatchNorm outputs, residual sums, ...).
 #pragma once
 #include <functional>
 #include <memory>
@@ -19,8 +22,17 @@ class Node {
  public:
   using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
-  Node(std::string name, std::vector<Tensor> inputs, BackwardFn fn)
-      : name_(std::move(name)), inputs_(std::move(inputs)), fn_(std::move(fn)) {}
+  // Where the gradient of one input goes: the node that computed the input,
+  // or the input itself when it is a leaf (it accumulates .grad); neither for
+  // an input that needs no gradient. The shape checks the closure's answer.
+  struct Edge {
+    std::shared_ptr<Node> node;
+    std::shared_ptr<TensorImpl> leaf;
+    Shape shape;
+    bool wants_grad() const { return node != nullptr || (leaf && leaf->requires_grad); }
+  };
+
+  Node(std::string name, const std::vector<Tensor>& inputs, BackwardFn fn);
   // Frees the chain behind it iteratively: a recursive release (node -> input
   // tensor -> its node -> ...) overflows the stack on deep graphs.
   ~Node();
@@ -28,7 +40,8 @@ class Node {
   Node& operator=(const Node&) = delete;
 
   const std::string& name() const { return name_; }
-  const std::vector<Tensor>& inputs() const { return inputs_; }
+  // One edge per input of the op, in the order the closure returns gradients.
+  const std::vector<Edge>& edges() const { return edges_; }
   // One gradient per input, undefined where the input needs none.
   std::vector<Tensor> backward(const Tensor& grad_output);
   // Drop saved tensors once a non-retained backward has passed through.
@@ -37,7 +50,7 @@ class Node {
 
  private:
   std::string name_;
-  std::vector<Tensor> inputs_;
+  std::vector<Edge> edges_;
   BackwardFn fn_;
 };
 

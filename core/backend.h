@@ -154,6 +154,19 @@ class Backend {
   virtual void batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
                                    const Tensor& save_mean, const Tensor& save_invstd, Tensor& gx,
                                    Tensor& ggamma, Tensor& gbeta) = 0;
+  // y = relu(batch_norm_train(x)): the same arguments, and the same bits as
+  // batch_norm_train followed by a ReLU on y, which is the default
+  // (core/backend_norm.cpp); a backend fuses it to skip a pass over y.
+  virtual void batch_norm_relu_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                     Tensor& running_mean, Tensor& running_var,
+                                     bool update_running, double momentum, double eps, Tensor& y,
+                                     Tensor& save_mean, Tensor& save_invstd);
+  // Gradients of y = relu(batch_norm_train(x)) given that output y: gy counts
+  // where y > 0. The default masks gy into a temporary, then batch_norm_backward.
+  virtual void batch_norm_relu_backward(const Tensor& gy, const Tensor& y, const Tensor& x,
+                                        const Tensor& gamma, const Tensor& save_mean,
+                                        const Tensor& save_invstd, Tensor& gx, Tensor& ggamma,
+                                        Tensor& gbeta);
 
   // --- pooling, NCHW ---
   // indices i32 [N, C, OH, OW]: flat h*W+w position of the max inside its plane

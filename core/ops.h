@@ -67,6 +67,12 @@ Tensor global_avg_pool2d(const Tensor& x);  // [N,C,H,W] -> [N,C]
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                   Tensor& running_var, bool training, double momentum, double eps,
                   bool update_running = true);
+// relu(batch_norm(...)) with the same arguments and the same values and
+// gradients; in training one fused kernel each way, whose backward keeps only
+// x and the output (no BatchNorm output and no separate ReLU pass).
+Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                       Tensor& running_mean, Tensor& running_var, bool training, double momentum,
+                       double eps, bool update_running = true);
 
 // --- softmax and losses (over dim 1 of a 2-D tensor) ---
 Tensor softmax(const Tensor& x);

@@ -177,11 +177,16 @@ Tensor square(const Tensor& a) {
                 [ad](const Tensor& g) { return std::vector<Tensor>{mul(mul(g, ad), 2.0)}; });
 }
 
+// The backward keeps the output, not the input: y > 0 exactly where a > 0
+// (NaN and -0 included), and the output is usually saved anyway by the layer
+// it feeds, so the input (a BatchNorm output, a residual sum) can be freed
+// as soon as the forward pass moves on.
 Tensor relu(const Tensor& a) {
   check_floating(a, "relu");
-  const Tensor ad = a.detach();
-  return record("relu", unary_kernel(UnaryOp::Relu, a), {a}, [ad](const Tensor& g) {
-    return std::vector<Tensor>{binary_kernel(BinaryOp::ReluGrad, g, ad)};
+  Tensor y = unary_kernel(UnaryOp::Relu, a);
+  const Tensor yd = y.detach();
+  return record("relu", y, {a}, [yd](const Tensor& g) {
+    return std::vector<Tensor>{binary_kernel(BinaryOp::ReluGrad, g, yd)};
   });
 }
 

@@ -1,5 +1,5 @@
 // Batch normalisation front-end: training (batch statistics, optional running
-// update) and evaluation (running statistics).
+// update) and evaluation (running statistics), alone or followed by a ReLU.
 #include "core/ops_internal.h"
 
 namespace basin {
@@ -23,11 +23,11 @@ Tensor per_channel(const Tensor& v, const Tensor& x) {
   return v.reshape(shape);
 }
 
-}  // namespace
-
-Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
-                  Tensor& running_var, bool training, double momentum, double eps,
-                  bool update_running) {
+// batch_norm, and with fuse_relu its training path with a ReLU on the output
+// (batch_norm_relu; evaluation composes the two ops instead).
+Tensor normalize(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                 Tensor& running_var, bool training, double momentum, double eps,
+                 bool update_running, bool fuse_relu) {
   check_floating(x, "batch_norm");
   BASIN_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: expected [N,C] or [N,C,H,W], got ", x.str());
   check_channel_param(x, gamma, "gamma");
@@ -69,18 +69,51 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   Tensor save_mean = empty({x.shape()[1]}, x.dtype(), x.device());
   Tensor save_invstd = empty({x.shape()[1]}, x.dtype(), x.device());
   const bool update = update_running && running_mean.defined() && running_var.defined();
-  backend_of(x).batch_norm_train(xd, gd, bd, running_mean, running_var, update, momentum, eps, y,
-                                 save_mean, save_invstd);
+  Backend& be = backend_of(x);
+  if (fuse_relu)
+    be.batch_norm_relu_train(xd, gd, bd, running_mean, running_var, update, momentum, eps, y,
+                             save_mean, save_invstd);
+  else
+    be.batch_norm_train(xd, gd, bd, running_mean, running_var, update, momentum, eps, y,
+                        save_mean, save_invstd);
   if (!any_requires_grad({x, gamma, beta})) return y;
   const bool need_g = gamma.defined() && gamma.requires_grad();
   const bool need_b = beta.defined() && beta.requires_grad();
-  return record("batch_norm", y, {x, gamma, beta}, [=](const Tensor& g) {
-    Tensor gx = detail::new_like(xd), gg, gb;
-    if (need_g) gg = detail::new_like(gd);
-    if (need_b) gb = detail::new_like(bd);
-    backend_of(xd).batch_norm_backward(dense(g), xd, gd, save_mean, save_invstd, gx, gg, gb);
-    return std::vector<Tensor>{gx, gg, gb};
-  });
+  // The fused backward reads the output's sign; a node keeps its output's
+  // storage through a detached handle, never the output tensor itself.
+  const Tensor yd = fuse_relu ? y.detach() : Tensor();
+  return record(fuse_relu ? "batch_norm_relu" : "batch_norm", y, {x, gamma, beta},
+                [=](const Tensor& g) {
+                  Tensor gx = detail::new_like(xd), gg, gb;
+                  if (need_g) gg = detail::new_like(gd);
+                  if (need_b) gb = detail::new_like(bd);
+                  Backend& bk = backend_of(xd);
+                  if (fuse_relu)
+                    bk.batch_norm_relu_backward(dense(g), yd, xd, gd, save_mean, save_invstd, gx,
+                                                gg, gb);
+                  else
+                    bk.batch_norm_backward(dense(g), xd, gd, save_mean, save_invstd, gx, gg, gb);
+                  return std::vector<Tensor>{gx, gg, gb};
+                });
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                  Tensor& running_var, bool training, double momentum, double eps,
+                  bool update_running) {
+  return normalize(x, gamma, beta, running_mean, running_var, training, momentum, eps,
+                   update_running, false);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                       Tensor& running_mean, Tensor& running_var, bool training, double momentum,
+                       double eps, bool update_running) {
+  if (!training)
+    return relu(batch_norm(x, gamma, beta, running_mean, running_var, false, momentum, eps,
+                           update_running));
+  return normalize(x, gamma, beta, running_mean, running_var, true, momentum, eps,
+                   update_running, true);
 }
 
 }  // namespace basin

@@ -1,6 +1,6 @@
 // Batch normalisation over (N, H, W) per channel: training forward (batch
 // statistics, optional running-statistics update), evaluation forward and the
-// backward pass. Per-channel statistics are two-stage reductions: blocks of a
+// backward pass; the training passes also with a ReLU fused on the output. Per-channel statistics are two-stage reductions: blocks of a
 // (split, channel) grid reduce fixed slices into double partials, then one
 // thread per channel adds its partials in order — deterministic, no atomics,
 // and a handful of channels still fill the GPU.
@@ -96,23 +96,30 @@ __global__ void bn_finish_kernel(const double* partial, int splits, int64_t C, i
 
 // y = x * scale + shift in double, scale = invstd * gamma, shift = beta - mean * scale,
 // the CPU reference's expression; invstd is the saved one (training) or comes
-// from the running variance (evaluation).
+// from the running variance (evaluation). relu: y = max(y, 0) after rounding.
 __global__ void bn_apply_kernel(const float* x, BnShape s, const float* mean, const float* invstd,
                                 const float* running_var, double eps, const float* gamma,
-                                const float* beta, float* y) {
+                                const float* beta, bool relu, float* y) {
   BASIN_GRID_STRIDE(i, s.N * s.C * s.HW) {
     const int64_t c = (i / s.HW) % s.C;
     const double g = gamma != nullptr ? static_cast<double>(gamma[c]) : 1.0;
     const double scale = invstd != nullptr ? static_cast<double>(invstd[c]) * g
                                            : g / sqrt(static_cast<double>(running_var[c]) + eps);
     const double shift = (beta != nullptr ? static_cast<double>(beta[c]) : 0.0) - static_cast<double>(mean[c]) * scale;
-    y[i] = static_cast<float>(static_cast<double>(x[i]) * scale + shift);
+    const float v = static_cast<float>(static_cast<double>(x[i]) * scale + shift);
+    y[i] = relu && v < 0.0f ? 0.0f : v;
   }
 }
 
+// The upstream gradient at k; with the fused ReLU (relu_y, its output), zero where relu_y <= 0.
+__device__ __forceinline__ float masked_grad(const float* gy, const float* relu_y, int64_t k) {
+  return relu_y != nullptr && !(relu_y[k] > 0.0f) ? 0.0f : gy[k];
+}
+
 // Backward stage 1: per slice, sum(gy) and sum(gy * xhat) into partial[2 * (c * splits + k) + {0, 1}].
-__global__ void bn_backward_partial_kernel(const float* gy, const float* x, BnShape s, int64_t chunk,
-                                           const float* mean, const float* invstd, double* partial) {
+__global__ void bn_backward_partial_kernel(const float* gy, const float* relu_y, const float* x,
+                                           BnShape s, int64_t chunk, const float* mean,
+                                           const float* invstd, double* partial) {
   const int64_t M = s.N * s.HW;
   const int64_t c = blockIdx.y;
   const int64_t begin = blockIdx.x * chunk;
@@ -121,8 +128,9 @@ __global__ void bn_backward_partial_kernel(const float* gy, const float* x, BnSh
   double a = 0.0, b = 0.0;
   for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) {
     const int64_t k = bn_index(j, c, s.C, s.HW);
-    a += gy[k];
-    b += static_cast<double>(gy[k]) * ((static_cast<double>(x[k]) - m) * is);
+    const float g = masked_grad(gy, relu_y, k);
+    a += g;
+    b += static_cast<double>(g) * ((static_cast<double>(x[k]) - m) * is);
   }
   a = channel_sum(a);
   b = channel_sum(b);
@@ -150,7 +158,7 @@ __global__ void bn_backward_finish_kernel(const double* partial, int splits, int
 }
 
 // gx = gamma * invstd * (gy - sum(gy)/M - xhat * sum(gy*xhat)/M)
-__global__ void bn_backward_input_kernel(const float* gy, const float* x, BnShape s,
+__global__ void bn_backward_input_kernel(const float* gy, const float* relu_y, const float* x, BnShape s,
                                          const float* mean, const float* invstd, const float* gamma,
                                          const double* sums, float* gx) {
   const double M = static_cast<double>(s.N * s.HW);
@@ -158,7 +166,8 @@ __global__ void bn_backward_input_kernel(const float* gy, const float* x, BnShap
     const int64_t c = (i / s.HW) % s.C;
     const double xhat = (static_cast<double>(x[i]) - mean[c]) * invstd[c];
     const double g = gamma != nullptr ? gamma[c] : 1.0;
-    const double v = g * invstd[c] * (gy[i] - sums[2 * c] / M - xhat * sums[2 * c + 1] / M);
+    const double v = g * invstd[c] *
+                     (masked_grad(gy, relu_y, i) - sums[2 * c] / M - xhat * sums[2 * c + 1] / M);
     gx[i] = static_cast<float>(v);
   }
 }
@@ -174,12 +183,10 @@ dim3 partial_grid(const Split& split, int64_t C) {
   return dim3(static_cast<unsigned>(split.count), static_cast<unsigned>(C));
 }
 
-}  // namespace
-
-void CudaBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                   Tensor& running_mean, Tensor& running_var, bool update_running,
-                                   double momentum, double eps, Tensor& y, Tensor& save_mean,
-                                   Tensor& save_invstd) {
+// The training forward, with the ReLU fused on y when relu.
+void bn_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+              Tensor& running_var, bool update_running, double momentum, double eps, Tensor& y,
+              Tensor& save_mean, Tensor& save_invstd, bool relu) {
   require_f32(x, "batch_norm");
   require_f32(y, "batch_norm");
   require_f32(save_mean, "batch_norm");
@@ -213,8 +220,58 @@ void CudaBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const T
   check_launch("bn_finish_kernel");
   bn_apply_kernel<<<grid_for(x.numel()), kThreads, 0, stream()>>>(
       data_ptr<float>(x), s, data_ptr<float>(save_mean), data_ptr<float>(save_invstd), nullptr, eps,
-      optional_f32(gamma, "batch_norm"), optional_f32(beta, "batch_norm"), data_ptr<float>(y));
+      optional_f32(gamma, "batch_norm"), optional_f32(beta, "batch_norm"), relu, data_ptr<float>(y));
   check_launch("bn_apply_kernel");
+}
+
+// The training backward; relu_y (the fused ReLU's output) masks gy when given.
+void bn_backward(const Tensor& gy, const float* relu_y, const Tensor& x, const Tensor& gamma,
+                 const Tensor& save_mean, const Tensor& save_invstd, Tensor& gx, Tensor& ggamma,
+                 Tensor& gbeta) {
+  require_f32(gy, "batch_norm_backward");
+  require_f32(x, "batch_norm_backward");
+  require_f32(save_mean, "batch_norm_backward");
+  require_f32(save_invstd, "batch_norm_backward");
+  const BnShape s = bn_shape(x);
+  if (s.C == 0) return;
+  BASIN_CHECK(s.N * s.HW > 0, "cuda batch_norm_backward: no elements per channel in ", x.str());
+  const Split split = split_for(s.N * s.HW);
+  DeviceBuffer partial(sizeof(double) * 2 * s.C * split.count);
+  DeviceBuffer sums(sizeof(double) * 2 * s.C);
+  bn_backward_partial_kernel<<<partial_grid(split, s.C), kChannelThreads, 0, stream()>>>(
+      data_ptr<float>(gy), relu_y, data_ptr<float>(x), s, split.chunk, data_ptr<float>(save_mean),
+      data_ptr<float>(save_invstd), partial.as<double>());
+  check_launch("bn_backward_partial_kernel");
+  bn_backward_finish_kernel<<<grid_for(s.C), kThreads, 0, stream()>>>(
+      partial.as<double>(), split.count, s.C, sums.as<double>(),
+      const_cast<float*>(optional_f32(ggamma, "batch_norm_backward")),
+      const_cast<float*>(optional_f32(gbeta, "batch_norm_backward")));
+  check_launch("bn_backward_finish_kernel");
+  if (!gx.defined() || gx.numel() == 0) return;
+  require_f32(gx, "batch_norm_backward");
+  bn_backward_input_kernel<<<grid_for(x.numel()), kThreads, 0, stream()>>>(
+      data_ptr<float>(gy), relu_y, data_ptr<float>(x), s, data_ptr<float>(save_mean),
+      data_ptr<float>(save_invstd), optional_f32(gamma, "batch_norm_backward"), sums.as<double>(),
+      data_ptr<float>(gx));
+  check_launch("bn_backward_input_kernel");
+}
+
+}  // namespace
+
+void CudaBackend::batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                   Tensor& running_mean, Tensor& running_var, bool update_running,
+                                   double momentum, double eps, Tensor& y, Tensor& save_mean,
+                                   Tensor& save_invstd) {
+  bn_train(x, gamma, beta, running_mean, running_var, update_running, momentum, eps, y, save_mean,
+           save_invstd, false);
+}
+
+void CudaBackend::batch_norm_relu_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                        Tensor& running_mean, Tensor& running_var,
+                                        bool update_running, double momentum, double eps,
+                                        Tensor& y, Tensor& save_mean, Tensor& save_invstd) {
+  bn_train(x, gamma, beta, running_mean, running_var, update_running, momentum, eps, y, save_mean,
+           save_invstd, true);
 }
 
 void CudaBackend::batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -228,7 +285,7 @@ void CudaBackend::batch_norm_eval(const Tensor& x, const Tensor& gamma, const Te
   if (x.numel() == 0) return;
   bn_apply_kernel<<<grid_for(x.numel()), kThreads, 0, stream()>>>(
       data_ptr<float>(x), s, data_ptr<float>(running_mean), nullptr, data_ptr<float>(running_var),
-      eps, optional_f32(gamma, "batch_norm_eval"), optional_f32(beta, "batch_norm_eval"),
+      eps, optional_f32(gamma, "batch_norm_eval"), optional_f32(beta, "batch_norm_eval"), false,
       data_ptr<float>(y));
   check_launch("bn_apply_kernel");
 }
@@ -236,32 +293,17 @@ void CudaBackend::batch_norm_eval(const Tensor& x, const Tensor& gamma, const Te
 void CudaBackend::batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
                                       const Tensor& save_mean, const Tensor& save_invstd,
                                       Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
-  require_f32(gy, "batch_norm_backward");
-  require_f32(x, "batch_norm_backward");
-  require_f32(save_mean, "batch_norm_backward");
-  require_f32(save_invstd, "batch_norm_backward");
-  const BnShape s = bn_shape(x);
-  if (s.C == 0) return;
-  BASIN_CHECK(s.N * s.HW > 0, "cuda batch_norm_backward: no elements per channel in ", x.str());
-  const Split split = split_for(s.N * s.HW);
-  DeviceBuffer partial(sizeof(double) * 2 * s.C * split.count);
-  DeviceBuffer sums(sizeof(double) * 2 * s.C);
-  bn_backward_partial_kernel<<<partial_grid(split, s.C), kChannelThreads, 0, stream()>>>(
-      data_ptr<float>(gy), data_ptr<float>(x), s, split.chunk, data_ptr<float>(save_mean),
-      data_ptr<float>(save_invstd), partial.as<double>());
-  check_launch("bn_backward_partial_kernel");
-  bn_backward_finish_kernel<<<grid_for(s.C), kThreads, 0, stream()>>>(
-      partial.as<double>(), split.count, s.C, sums.as<double>(),
-      const_cast<float*>(optional_f32(ggamma, "batch_norm_backward")),
-      const_cast<float*>(optional_f32(gbeta, "batch_norm_backward")));
-  check_launch("bn_backward_finish_kernel");
-  if (!gx.defined() || gx.numel() == 0) return;
-  require_f32(gx, "batch_norm_backward");
-  bn_backward_input_kernel<<<grid_for(x.numel()), kThreads, 0, stream()>>>(
-      data_ptr<float>(gy), data_ptr<float>(x), s, data_ptr<float>(save_mean),
-      data_ptr<float>(save_invstd), optional_f32(gamma, "batch_norm_backward"), sums.as<double>(),
-      data_ptr<float>(gx));
-  check_launch("bn_backward_input_kernel");
+  bn_backward(gy, nullptr, x, gamma, save_mean, save_invstd, gx, ggamma, gbeta);
+}
+
+void CudaBackend::batch_norm_relu_backward(const Tensor& gy, const Tensor& y, const Tensor& x,
+                                           const Tensor& gamma, const Tensor& save_mean,
+                                           const Tensor& save_invstd, Tensor& gx, Tensor& ggamma,
+                                           Tensor& gbeta) {
+  require_f32(y, "batch_norm_relu_backward");
+  BASIN_CHECK(y.numel() == x.numel(), "cuda batch_norm_relu_backward: output ", y.str(),
+              " does not match input ", x.str());
+  bn_backward(gy, data_ptr<float>(y), x, gamma, save_mean, save_invstd, gx, ggamma, gbeta);
 }
 
 }  // namespace basin::cuda

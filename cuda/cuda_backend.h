@@ -56,6 +56,14 @@ class CudaBackend final : public Backend {
   void batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
                            const Tensor& save_mean, const Tensor& save_invstd, Tensor& gx,
                            Tensor& ggamma, Tensor& gbeta) override;
+  void batch_norm_relu_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                             Tensor& running_mean, Tensor& running_var, bool update_running,
+                             double momentum, double eps, Tensor& y, Tensor& save_mean,
+                             Tensor& save_invstd) override;
+  void batch_norm_relu_backward(const Tensor& gy, const Tensor& y, const Tensor& x,
+                                const Tensor& gamma, const Tensor& save_mean,
+                                const Tensor& save_invstd, Tensor& gx, Tensor& ggamma,
+                                Tensor& gbeta) override;
 
   void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices,
                           const Pool2dParams& p) override;

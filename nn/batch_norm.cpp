@@ -46,13 +46,19 @@ void BatchNorm2d::reset_running_stats() {
   num_batches_tracked.zero_();
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return normalize(x, false); }
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x) { return normalize(x, true); }
+
+Tensor BatchNorm2d::normalize(const Tensor& x, bool with_relu) {
   BASIN_CHECK((x.dim() == 4 || x.dim() == 2) && x.size(1) == num_features, "BatchNorm2d(",
               num_features, "): input must be [N, ", num_features, ", H, W] or [N, ",
               num_features, "], got ", x.str());
   const bool update = is_training() && !FreezeBatchNormStats::active();
-  Tensor y = batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps,
-                        update);
+  Tensor y = with_relu ? batch_norm_relu(x, weight, bias, running_mean, running_var, is_training(),
+                                         momentum, eps, update)
+                       : batch_norm(x, weight, bias, running_mean, running_var, is_training(),
+                                    momentum, eps, update);
   if (update) {
     if (num_batches_tracked.device().is_cpu()) {
       *num_batches_tracked.data<int64_t>() += 1;

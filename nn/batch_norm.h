@@ -27,6 +27,9 @@ class BatchNorm2d : public Module {
   // mean/var move by `momentum` toward the batch mean and UNBIASED variance.
   // Eval: normalise with the running statistics.
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)), the same values and gradients, through the fused
+  // batch_norm_relu op (what the residual blocks call).
+  Tensor forward_relu(const Tensor& x);
   void reset_parameters(Generator& gen) override;  // gamma 1, beta 0 (no randomness)
   void reset_running_stats();
   std::string type_name() const override { return "BatchNorm2d"; }
@@ -43,6 +46,9 @@ class BatchNorm2d : public Module {
   Tensor num_batches_tracked;   // i64 [], counts running-stat updates
   int64_t num_features;
   double momentum, eps;
+
+ private:
+  Tensor normalize(const Tensor& x, bool with_relu);
 };
 
 }  // namespace basin::nn

@@ -71,7 +71,7 @@ BasicBlock::BasicBlock(int64_t in_planes, int64_t planes, int stride, ShortcutKi
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu((*bn1)((*conv1)(x)));
+  Tensor out = bn1->forward_relu((*conv1)(x));
   out = (*bn2)((*conv2)(out));
   return relu(add(out, (*shortcut)(x)));
 }
@@ -94,8 +94,8 @@ Bottleneck::Bottleneck(int64_t in_planes, int64_t planes, int stride, Generator&
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor out = relu((*bn1)((*conv1)(x)));
-  out = relu((*bn2)((*conv2)(out)));
+  Tensor out = bn1->forward_relu((*conv1)(x));
+  out = bn2->forward_relu((*conv2)(out));
   out = (*bn3)((*conv3)(out));
   return relu(add(out, (*shortcut)(x)));
 }
@@ -112,10 +112,10 @@ PreActBlock::PreActBlock(int64_t in_planes, int64_t planes, int stride, Generato
 }
 
 Tensor PreActBlock::forward(const Tensor& x) {
-  Tensor pre = relu((*bn1)(x));
+  Tensor pre = bn1->forward_relu(x);
   Tensor skip = shortcut ? (*shortcut)(pre) : x;
   Tensor out = (*conv1)(pre);
-  out = (*conv2)(relu((*bn2)(out)));
+  out = (*conv2)(bn2->forward_relu(out));
   return add(out, skip);
 }
 

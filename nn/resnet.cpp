@@ -58,7 +58,7 @@ Tensor ResNet::features(const Tensor& x) {
   BASIN_CHECK(x.dim() == 4 && x.size(1) == config.in_channels, "ResNet: input must be [N, ",
               config.in_channels, ", H, W], got ", x.str());
   Tensor out = (*conv1)(x);
-  if (bn1) out = relu((*bn1)(out));
+  if (bn1) out = bn1->forward_relu(out);
   for (auto& stage : layers) out = (*stage)(out);
   return global_avg_pool2d(out);
 }

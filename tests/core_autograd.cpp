@@ -243,6 +243,31 @@ TEST_CASE("core: a node does not keep its own output alive; backward releases th
   CHECK(loss.grad_fn()->released());
 }
 
+TEST_CASE("core: the graph keeps what backward saved, not every intermediate") {
+  // relu saves its output and mul-by-a-scalar saves nothing: the doubled
+  // tensor is dropped as soon as the caller drops it, and backward still runs.
+  const Tensor x = leaf({6}, 621u);
+  Tensor doubled = mul(x, 2.0);
+  const std::weak_ptr<TensorImpl> watch = doubled.impl_ptr();
+  const std::weak_ptr<Storage> watch_data = doubled.impl()->storage;
+  Tensor y = relu(doubled);
+  doubled = Tensor();
+  CHECK(watch.expired());
+  CHECK(watch_data.expired());
+  // Two uses of one intermediate whose tensor is gone: gradients still add up.
+  Tensor shared = exp(x);
+  const std::weak_ptr<TensorImpl> watch_shared = shared.impl_ptr();
+  const Tensor z = add(sum(y), sum(mul(shared, shared)));
+  shared = Tensor();
+  CHECK(watch_shared.expired());
+  z.backward();
+  const std::vector<double> xv = to_doubles(x), gv = to_doubles(x.grad());
+  for (size_t i = 0; i < xv.size(); ++i) {
+    const double want = (xv[i] > 0 ? 2.0 : 0.0) + 2.0 * std::exp(2.0 * xv[i]);
+    CHECK(gv[i] == doctest::Approx(want).epsilon(1e-12));
+  }
+}
+
 TEST_CASE("core: a deep chain backpropagates and is freed without exhausting the stack") {
   const Tensor x = leaf({2}, 620u);
   const std::vector<double> xv = to_doubles(x);

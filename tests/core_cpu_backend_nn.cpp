@@ -1,6 +1,7 @@
 // Tests of the CPU backend's batch norm, softmax and cross-entropy kernels:
 // forward values against double loops, gradients against central finite
 // differences in double, and the errors for bad labels.
+#include <algorithm>
 #include <functional>
 
 #include "tests/cpu_backend_testing.h"
@@ -123,6 +124,91 @@ TEST_CASE("core: cpu batch_norm_backward matches finite differences") {
       check_close(values_of(gb), numeric_gradient(bv, f), 1e-6, "gbeta");
     }
   }
+}
+
+TEST_CASE("core: cpu fused batch_norm + relu against the composition and double loops") {
+  // Odd planes (21: a tail after the 8-lane blocks), a 2-D input, gamma of
+  // both signs so the ReLU mask cuts every channel differently.
+  for (DType dtype : {DType::F64, DType::F32}) {
+    for (const Shape& shape : {Shape{3, 5, 3, 7}, Shape{5, 3, 4, 4}, Shape{7, 3}}) {
+      CAPTURE(dtype_name(dtype));
+      CAPTURE(shape_str(shape));
+      const int64_t N = shape[0], C = shape[1], n = shape_numel(shape);
+      const int64_t plane = n / (N * C), m = N * plane;
+      const Tensor x = make(random_values(n, 70, -2, 3), shape, dtype);
+      const Tensor gamma = make(random_values(C, 71, -1.5, 1.5), {C}, dtype);
+      const Tensor beta = make(random_values(C, 72, -0.5, 0.5), {C}, dtype);
+      const Tensor gy = make(random_values(n, 73, -1, 1), shape, dtype);
+      const std::vector<double> xv = values_of(x), g = values_of(gamma), b = values_of(beta),
+                                gyv = values_of(gy);
+      const double eps = 1e-5;
+      Tensor rm = zeros({C}, dtype), rv = ones({C}, dtype), rm2 = zeros({C}, dtype), rv2 = ones({C}, dtype);
+      Tensor y = empty(shape, dtype), sm = empty({C}, dtype), si = empty({C}, dtype);
+      Tensor y2 = empty(shape, dtype), sm2 = empty({C}, dtype), si2 = empty({C}, dtype);
+      be().batch_norm_relu_train(x, gamma, beta, rm, rv, true, 0.1, eps, y, sm, si);
+      // The composed default (batch_norm_train, then a ReLU): the same bits.
+      be().Backend::batch_norm_relu_train(x, gamma, beta, rm2, rv2, true, 0.1, eps, y2, sm2, si2);
+      CHECK(values_of(y) == values_of(y2));
+      CHECK(values_of(rm) == values_of(rm2));
+      CHECK(values_of(rv) == values_of(rv2));
+
+      // Double loops: y = max(xhat*gamma + beta, 0); the backward of the masked gy.
+      std::vector<double> mean(C, 0), var(C, 0);
+      auto at = [&](int64_t i, int64_t c, int64_t k) { return (i * C + c) * plane + k; };
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t k = 0; k < plane; ++k) mean[c] += xv[at(i, c, k)] / m;
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t k = 0; k < plane; ++k) var[c] += std::pow(xv[at(i, c, k)] - mean[c], 2) / m;
+      std::vector<double> want_y(n), xhat(n), gm(n), sum_g(C, 0), sum_gx(C, 0);
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t k = 0; k < plane; ++k) {
+            const int64_t j = at(i, c, k);
+            xhat[j] = (xv[j] - mean[c]) / std::sqrt(var[c] + eps);
+            want_y[j] = std::max(0.0, xhat[j] * g[c] + b[c]);
+            gm[j] = want_y[j] > 0 ? gyv[j] : 0.0;
+            sum_g[c] += gm[j];
+            sum_gx[c] += gm[j] * xhat[j];
+          }
+      std::vector<double> want_gx(n);
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t k = 0; k < plane; ++k) {
+            const int64_t j = at(i, c, k);
+            want_gx[j] = g[c] / std::sqrt(var[c] + eps) *
+                         (gm[j] - sum_g[c] / m - xhat[j] * sum_gx[c] / m);
+          }
+      const double tol = dtype == DType::F32 ? 2e-5 : 1e-12;
+      check_close(values_of(y), want_y, tol, "fused y");
+      int64_t zeros_seen = 0;
+      for (double v : values_of(y)) zeros_seen += v == 0.0;
+      CHECK(zeros_seen > 0);  // the mask is exercised
+      CHECK(zeros_seen < n);
+
+      Tensor gx = empty(shape, dtype), gg = empty({C}, dtype), gb = empty({C}, dtype);
+      Tensor gx2 = empty(shape, dtype), gg2 = empty({C}, dtype), gb2 = empty({C}, dtype);
+      be().batch_norm_relu_backward(gy, y, x, gamma, sm, si, gx, gg, gb);
+      be().Backend::batch_norm_relu_backward(gy, y, x, gamma, sm, si, gx2, gg2, gb2);
+      CHECK(values_of(gx) == values_of(gx2));
+      CHECK(values_of(gg) == values_of(gg2));
+      CHECK(values_of(gb) == values_of(gb2));
+      check_close(values_of(gx), want_gx, tol, "fused gx");
+      check_close(values_of(gg), sum_gx, tol * m, "fused ggamma");
+      check_close(values_of(gb), sum_g, tol * m, "fused gbeta");
+    }
+  }
+}
+
+TEST_CASE("core: cpu batch_norm_relu kernels reject mismatched tensors") {
+  const Tensor x = make(random_values(24, 74), {2, 3, 2, 2}), gy = make(random_values(24, 75), {2, 3, 2, 2});
+  Tensor none, sm = empty({3}, DType::F64), si = empty({3}, DType::F64), gx = empty({2, 3, 2, 2}, DType::F64);
+  Tensor short_y = empty({2, 3, 2}, DType::F64);
+  CHECK_THROWS_WITH_AS(be().batch_norm_relu_train(x, none, none, none, none, false, 0.1, 1e-5, short_y, sm, si),
+                       doctest::Contains("batch_norm_relu_train"), Error);
+  CHECK_THROWS_WITH_AS(be().batch_norm_relu_backward(gy, short_y, x, none, sm, si, gx, none, none),
+                       doctest::Contains("batch_norm_relu_backward"), Error);
 }
 
 TEST_CASE("core: cpu softmax and log_softmax forward and backward") {

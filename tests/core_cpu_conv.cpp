@@ -60,6 +60,13 @@ std::vector<ConvCase> cases() {
       {3, 2, 4, 2, 2, 3, 3, params(1, 1, 1, 1, 1, 1)},
       {2, 3, 5, 4, 2, 5, 4, params(1, 1, 0, 0, 1, 1)},
       {1, 1, 1, 1, 1, 1, 1, params(1, 1, 0, 0, 1, 1)},
+      // more than 48 output channels: im2col writes gemm's packed layout
+      // (a partial last sliver; two k blocks at stride 2; pointwise over a
+      // group of samples; more columns than one gemm column block)
+      {3, 5, 9, 7, 56, 3, 3, params(1, 1, 1, 1, 1, 1)},
+      {2, 30, 6, 5, 50, 3, 3, params(2, 2, 1, 1, 1, 1)},
+      {4, 3, 5, 5, 49, 1, 1, params(1, 1, 0, 0, 1, 1)},
+      {1, 2, 60, 55, 49, 3, 3, params(1, 1, 1, 1, 1, 1)},
   };
 }
 

@@ -151,6 +151,47 @@ TEST_CASE("core: cpu gemm A * B^T with a thin side and long k (the in-place dot 
   }
 }
 
+// B written straight into packed_b_layout order gives gemm's own bits where
+// gemm runs its blocked loops (above its plain-loop size): the same blocks,
+// k order and kernel, only the packing pass is skipped.
+template <class T>
+void check_packed_b(int64_t M, int64_t N, int64_t K, double alpha, double beta, std::mt19937& rng) {
+  INFO("M=", M, " N=", N, " K=", K, " alpha=", alpha, " beta=", beta);
+  const std::vector<T> A = random_values<T>(static_cast<size_t>(M * K), rng);
+  const std::vector<T> B = random_values<T>(static_cast<size_t>(K * N), rng);
+  const std::vector<T> C0 = random_values<T>(static_cast<size_t>(M * N), rng);
+  const basin::cpu::PackedBLayout L = basin::cpu::packed_b_layout<T>(K, N);
+  // Padding columns hold NaN: the kernel's results for them must be dropped.
+  std::vector<T> packed(static_cast<size_t>(L.size()), T(std::nan("")));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) packed[static_cast<size_t>(L.offset(k, n))] = B[k * N + n];
+  std::vector<T> want = C0, got = C0;
+  basin::cpu::gemm<T>(false, false, M, N, K, T(alpha), A.data(), K, B.data(), N, T(beta),
+                      want.data(), N);
+  basin::cpu::gemm_packed_b<T>(M, N, K, T(alpha), A.data(), K, packed.data(), T(beta), got.data(), N);
+  CHECK(got == want);
+  // and gemm itself is checked against double loops above
+}
+
+TEST_CASE("core: cpu gemm with B given in its packed layout") {
+  std::mt19937 rng(77);
+  // more than 48 rows (gemm packs B), a partial last sliver, several k and n blocks
+  check_packed_b<float>(56, 3100, 300, 1.0, 0.0, rng);
+  check_packed_b<float>(150, 97, 45, -0.5, 1.0, rng);
+  check_packed_b<float>(64, 48, 256, 1.0, 0.0, rng);
+  check_packed_b<double>(70, 1600, 520, 2.0, -0.25, rng);
+  check_packed_b<double>(49, 30, 20, 1.0, 0.0, rng);  // above gemm's plain-loop size
+  // The layout itself: every (k, n) has its own slot inside size().
+  const basin::cpu::PackedBLayout L = basin::cpu::packed_b_layout<float>(300, 3100);
+  std::vector<int> seen(static_cast<size_t>(L.size()), 0);
+  for (int64_t k = 0; k < L.K; ++k)
+    for (int64_t n = 0; n < L.N; ++n) ++seen[static_cast<size_t>(L.offset(k, n))];
+  int64_t used = 0, twice = 0;
+  for (int v : seen) used += v > 0, twice += v > 1;
+  CHECK(used == L.K * L.N);
+  CHECK(twice == 0);
+}
+
 TEST_CASE("core: cpu gemm K == 0 and alpha == 0 give beta * C") {
   std::vector<float> C = {1.0f, -2.0f, 3.0f, 4.0f};
   const float A[1] = {std::nanf("")}, B[1] = {std::nanf("")};

@@ -1,6 +1,7 @@
 // Finite-difference gradient checks (tests/gradcheck.h, f64) for the network
-// ops: conv2d (x, w, bias), pooling, batch norm in training mode (x, gamma,
-// beta), softmax, log_softmax and cross-entropy with label smoothing.
+// ops: conv2d (x, w, bias), pooling, batch norm in training mode, alone and
+// fused with a ReLU (x, gamma, beta), softmax, log_softmax and cross-entropy
+// with label smoothing.
 #include <doctest/doctest.h>
 
 #include "core/ops.h"
@@ -51,16 +52,18 @@ TEST_CASE("core: gradients of pooling") {
                   {leaf({2, 3, 3, 2}, 512u)});
 }
 
-TEST_CASE("core: gradients of batch_norm in training mode") {
+TEST_CASE("core: gradients of batch_norm (and batch_norm_relu) in training mode") {
   for (const Shape& xs : {Shape{3, 2, 2, 3}, Shape{5, 3}}) {
     INFO(shape_str(xs));
     const int64_t C = xs[1];
     Tensor running_mean = zeros({C}, DType::F64), running_var = ones({C}, DType::F64);
-    check_gradients(
-        [&](const std::vector<Tensor>& in) {
-          return batch_norm(in[0], in[1], in[2], running_mean, running_var, true, 0.1, 1e-5);
-        },
-        {leaf(xs, 520u, -2.0, 3.0), leaf({C}, 521u), leaf({C}, 522u)});
+    for (bool fused_relu : {false, true})
+      check_gradients(
+          [&](const std::vector<Tensor>& in) {
+            return (fused_relu ? batch_norm_relu : batch_norm)(in[0], in[1], in[2], running_mean,
+                                                               running_var, true, 0.1, 1e-5, true);
+          },
+          {leaf(xs, 520u, -2.0, 3.0), leaf({C}, 521u), leaf({C}, 522u)});
     // Only x requiring a gradient.
     const Tensor gamma = random_tensor({C}, 523u), beta = random_tensor({C}, 524u);
     check_gradients(
@@ -68,6 +71,33 @@ TEST_CASE("core: gradients of batch_norm in training mode") {
           return batch_norm(in[0], gamma, beta, running_mean, running_var, true, 0.1, 1e-5, false);
         },
         {leaf(xs, 525u)});
+  }
+}
+
+TEST_CASE("core: batch_norm_relu's values and gradients are relu(batch_norm)'s") {
+  // f32, a ResNet-like shape, training and eval: the fused op and the
+  // composition give the same bits, forward and backward.
+  for (bool training : {true, false}) {
+    INFO(training);
+    const Shape xs{4, 6, 5, 3};
+    auto run = [&](bool fused) {
+      Tensor x = random_tensor(xs, 529u, DType::F32, -2.0, 2.0);
+      Tensor gamma = random_tensor({6}, 530u, DType::F32, -1.0, 1.5);
+      Tensor beta = random_tensor({6}, 531u, DType::F32);
+      for (Tensor* t : {&x, &gamma, &beta}) t->requires_grad_();
+      Tensor rm = zeros({6}), rv = ones({6});
+      const Tensor y = fused ? batch_norm_relu(x, gamma, beta, rm, rv, training, 0.1, 1e-5)
+                             : relu(batch_norm(x, gamma, beta, rm, rv, training, 0.1, 1e-5));
+      sum(mul(y, random_tensor(xs, 532u, DType::F32))).backward();
+      return std::vector<std::vector<double>>{to_doubles(y), to_doubles(x.grad()),
+                                              to_doubles(gamma.grad()), to_doubles(beta.grad()),
+                                              to_doubles(rm), to_doubles(rv)};
+    };
+    const auto fused = run(true), composed = run(false);
+    for (size_t i = 0; i < fused.size(); ++i) {
+      INFO(i);
+      CHECK(fused[i] == composed[i]);
+    }
   }
 }
 

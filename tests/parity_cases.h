@@ -214,6 +214,14 @@ inline std::vector<ParityCase> parity_cases() {
     backward_weighted(y, 47);
     return std::vector<Tensor>{y, rm, rv, x.grad(), g.grad(), b.grad()};
   }});
+  cases.push_back({"batch_norm_relu training (fused, running stats) + backward", E, [](Device d) {
+    Tensor x = leaf(add(mul(normal_input({4, 5, 7, 3}, 184, d), 2.0), 0.5));
+    Tensor g = leaf(input({5}, 185, d, -1.0, 1.5)), b = leaf(input({5}, 186, d));
+    Tensor rm = input({5}, 187, d), rv = input({5}, 188, d, 0.5, 1.5);
+    Tensor y = batch_norm_relu(x, g, b, rm, rv, true, 0.1, 1e-5);
+    backward_weighted(y, 189);
+    return std::vector<Tensor>{y, rm, rv, x.grad(), g.grad(), b.grad()};
+  }});
   cases.push_back({"batch_norm training, large planes (split reductions) + backward", E, [](Device d) {
     Tensor x = leaf(add(normal_input({9, 2, 64, 64}, 80, d), 3.0));  // 36864 per channel
     Tensor g = leaf(input({2}, 81, d, 0.5, 1.5)), b = leaf(input({2}, 82, d));

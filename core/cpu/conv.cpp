@@ -62,7 +62,7 @@ bool is_pointwise(const ConvShape& s, const Conv2dParams& p) {
 // Grows and is kept per calling thread: no large allocation in steady state.
 template <class T>
 T* scratch(int slot, size_t n) {
-  static thread_local std::vector<T> buffers[3];
+  static thread_local std::vector<T> buffers[4];
   std::vector<T>& b = buffers[slot];
   if (b.size() < n) b.resize(n);
   return b.data();
@@ -80,6 +80,40 @@ void im2col_group(const ConvShape& s, const Conv2dParams& p, const T* x, int64_t
     const T* plane = x + ((n0 + i) * s.C_in + c) * hw;
     im2col_channel(s, p, plane, c, col + i * ohw, ld);
   }
+}
+
+// im2col_group, written straight into gemm's packed layout of B (L, for
+// [C_in*KH*KW, g*OH*OW]): the gemm then skips its packing pass over the
+// columns. Each (sample, channel) unfolds into a small per-thread block first,
+// whose rows are copied out sliver by sliver.
+template <class T>
+void im2col_group_packed(const ConvShape& s, const Conv2dParams& p, const T* x, int64_t n0,
+                         int64_t g, const PackedBLayout& L, T* packed) {
+  const int64_t ohw = s.OH * s.OW, hw = s.H * s.W, taps = s.KH * s.KW;
+  const int64_t tasks = g * s.C_in;
+#pragma omp parallel for schedule(static) if (tasks > 1 && !omp_in_parallel())
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t i = t / s.C_in, c = t % s.C_in;
+    T* block = scratch<T>(3, static_cast<size_t>(taps * ohw));
+    im2col_channel(s, p, x + ((n0 + i) * s.C_in + c) * hw, 0, block, ohw);
+    for (int64_t r = 0; r < taps; ++r) {
+      const T* src = block + r * ohw - i * ohw;  // indexed by the group's column n
+      const int64_t k = c * taps + r;
+      for (int64_t n = i * ohw, end = (i + 1) * ohw; n < end;) {
+        const int64_t stop = std::min(end, L.sliver_end(n));
+        T* dst = packed + L.offset(k, n) - n;
+        for (int64_t j = n; j < stop; ++j) dst[j] = src[j];
+        n = stop;
+      }
+    }
+  }
+  // The last sliver's columns past N: zeros, so the kernel multiplies numbers.
+  const int64_t N = g * ohw, used = N % L.nr;
+  if (used != 0)
+    for (int64_t k = 0; k < L.K; ++k) {
+      T* pad = packed + L.offset(k, N - 1) + 1;
+      for (int64_t j = used; j < L.nr; ++j) pad[j - used] = T(0);
+    }
 }
 
 // Gathers samples [n0, n0+g) of a [N, rows, plane] tensor into [rows, g*plane].
@@ -154,18 +188,30 @@ void conv2d_forward(const ConvShape& s, const Conv2dParams& p, const T* x, const
   for_each_group(s, group_size(s), true, [&](int64_t, int64_t n0, int64_t g) {
     const int64_t cols = g * ohw;
     const T* col = x + n0 * s.C_in * ohw;  // pointwise, one sample: x itself is the column matrix
-    if (!(pointwise && g == 1)) {
+    // Where the gemm would pack the columns, im2col writes them packed.
+    const bool packed = !(pointwise && g == 1) && s.C_out > kGemmDirectBRows;
+    const PackedBLayout layout = packed_b_layout<T>(rows, cols);
+    if (packed) {
+      T* buf = scratch<T>(0, static_cast<size_t>(layout.size()));
+      im2col_group_packed(s, p, x, n0, g, layout, buf);
+      col = buf;
+    } else if (!(pointwise && g == 1)) {
       T* buf = scratch<T>(0, static_cast<size_t>(rows * cols));
       im2col_group(s, p, x, n0, g, buf);
       col = buf;
     }
+    const auto multiply = [&](T* out) {
+      if (packed)
+        gemm_packed_b<T>(s.C_out, cols, rows, T(1), w, rows, col, T(0), out, cols);
+      else
+        gemm<T>(false, false, s.C_out, cols, rows, T(1), w, rows, col, cols, T(0), out, cols);
+    };
     if (g == 1) {
-      gemm<T>(false, false, s.C_out, cols, rows, T(1), w, rows, col, cols, T(0),
-              y + n0 * s.C_out * ohw, cols);
+      multiply(y + n0 * s.C_out * ohw);
       if (bias) add_bias(s, n0, 1, bias, y);
     } else {
       T* out = scratch<T>(1, static_cast<size_t>(s.C_out * cols));
-      gemm<T>(false, false, s.C_out, cols, rows, T(1), w, rows, col, cols, T(0), out, cols);
+      multiply(out);
       scatter_group<T>(s.C_out, ohw, n0, g, out, bias, y);
     }
   });

@@ -32,8 +32,6 @@ constexpr int64_t kSmallWork = 24 * 24 * 24;
 // Below this many multiply-adds one thread is faster than waking a team.
 constexpr int64_t kParallelWork = 96 * 96 * 96;
 
-// At most this many rows of C: B is not packed (see direct_b).
-constexpr int64_t kDirectBRows = 48;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -172,6 +170,76 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
 }
 
+// The blocked loops of gemm; B comes packed (packed_b_layout order) or is
+// packed here from B / ldb.
+template <class T>
+void blocked_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+                  const T* A, int64_t lda, const T* B, int64_t ldb, const T* packed_b, T beta,
+                  T* C, int64_t ldc, int threads) {
+  using Bk = Blocking<T>;
+  constexpr int MR = Bk::MR, NR = Bk::NR;
+  const int64_t nc_max = std::min<int64_t>(Bk::NC, round_up(N, NR));
+  const int64_t kc_max = std::min<int64_t>(Bk::KC, K);
+  T* Bp = packed_b ? nullptr : scratch(b_pack_buffer<T>(), static_cast<size_t>(nc_max * kc_max));
+
+  // With few rows of C, packing B costs about as much as using it: full slivers
+  // of a row-major B are then read in place (a few rows share each L1-resident sliver).
+  const bool direct_b = !packed_b && !trans_b && M <= kGemmDirectBRows;
+
+  // Every element of C sees the same blocks in the same k order whatever the
+  // thread count, so the result is bit-identical for any number of threads.
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int team = omp_get_num_threads();
+    for (int64_t jc = 0; jc < N; jc += Bk::NC) {
+      const int64_t nc = std::min<int64_t>(Bk::NC, N - jc);
+      const int64_t slivers = (nc + NR - 1) / NR;
+      for (int64_t pc = 0; pc < K; pc += Bk::KC) {
+        const int64_t kc = std::min<int64_t>(Bk::KC, K - pc);
+        const T beta_here = pc == 0 ? beta : T(1);
+        // The block's slivers: given (packed_b_layout's order) or packed here.
+        const T* Bblock = packed_b ? packed_b + jc * K + pc * round_up(nc, NR) : Bp;
+        if (!packed_b) {
+#pragma omp for schedule(static)
+          for (int64_t s = 0; s < slivers; ++s)
+            if (!(direct_b && (s + 1) * NR <= nc))
+              pack_b_sliver(trans_b, B, ldb, pc, kc, jc + s * NR,
+                            std::min<int64_t>(NR, nc - s * NR), Bp + s * NR * kc);
+        }
+        // Tasks are (block of A rows, range of B slivers); with few row blocks
+        // the slivers are split too so both threads have work (A is re-packed
+        // per task, cheap next to the multiply).
+        const int64_t mblocks = (M + Bk::MC - 1) / Bk::MC;
+        int64_t jsplit = 1;
+        if (mblocks < 4 * team) jsplit = std::min<int64_t>(slivers, (4 * team + mblocks - 1) / mblocks);
+        const int64_t tasks = mblocks * jsplit;
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < tasks; ++t) {
+          const int64_t ib = t / jsplit, js = t % jsplit;
+          const int64_t ic = ib * Bk::MC;
+          const int64_t mc = std::min<int64_t>(Bk::MC, M - ic);
+          const int64_t s_begin = slivers * js / jsplit, s_end = slivers * (js + 1) / jsplit;
+          if (s_begin == s_end) continue;
+          T* Ap = scratch(a_pack_buffer<T>(), static_cast<size_t>(round_up(Bk::MC, MR) * kc_max));
+          pack_a(trans_a, A, lda, ic, mc, pc, kc, alpha, Ap);
+          for (int64_t s = s_begin; s < s_end; ++s) {
+            const int64_t j = jc + s * NR;
+            const int nr = static_cast<int>(std::min<int64_t>(NR, N - j));
+            const bool direct = direct_b && nr == NR;
+            const T* b_sliver = direct ? B + pc * ldb + j : Bblock + s * NR * kc;
+            const int64_t b_stride = direct ? ldb : NR;
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+              micro_kernel<T>(kc, Ap + ir * kc, b_sliver, b_stride, C + (ic + ir) * ldc + j, ldc,
+                              mr, nr, beta_here);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -201,68 +269,40 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
       return;
     }
   }
-  using Bk = Blocking<T>;
-  constexpr int MR = Bk::MR, NR = Bk::NR;
-  const int64_t nc_max = std::min<int64_t>(Bk::NC, round_up(N, NR));
-  const int64_t kc_max = std::min<int64_t>(Bk::KC, K);
-  T* Bp = scratch(b_pack_buffer<T>(), static_cast<size_t>(nc_max * kc_max));
+  blocked_gemm<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, nullptr, beta, C, ldc, threads);
+}
 
-  // With few rows of C, packing B costs about as much as using it: full slivers
-  // of a row-major B are then read in place (a few rows share each L1-resident sliver).
-  const bool direct_b = !trans_b && M <= kDirectBRows;
+template <class T>
+PackedBLayout packed_b_layout(int64_t K, int64_t N) {
+  return PackedBLayout{K, N, Blocking<T>::NR, Blocking<T>::KC, Blocking<T>::NC};
+}
 
-  // Every element of C sees the same blocks in the same k order whatever the
-  // thread count, so the result is bit-identical for any number of threads.
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    const int team = omp_get_num_threads();
-    for (int64_t jc = 0; jc < N; jc += Bk::NC) {
-      const int64_t nc = std::min<int64_t>(Bk::NC, N - jc);
-      const int64_t slivers = (nc + NR - 1) / NR;
-      for (int64_t pc = 0; pc < K; pc += Bk::KC) {
-        const int64_t kc = std::min<int64_t>(Bk::KC, K - pc);
-        const T beta_here = pc == 0 ? beta : T(1);
-#pragma omp for schedule(static)
-        for (int64_t s = 0; s < slivers; ++s)
-          if (!(direct_b && (s + 1) * NR <= nc))
-            pack_b_sliver(trans_b, B, ldb, pc, kc, jc + s * NR, std::min<int64_t>(NR, nc - s * NR),
-                        Bp + s * NR * kc);
-        // Tasks are (block of A rows, range of B slivers); with few row blocks
-        // the slivers are split too so both threads have work (A is re-packed
-        // per task, cheap next to the multiply).
-        const int64_t mblocks = (M + Bk::MC - 1) / Bk::MC;
-        int64_t jsplit = 1;
-        if (mblocks < 4 * team) jsplit = std::min<int64_t>(slivers, (4 * team + mblocks - 1) / mblocks);
-        const int64_t tasks = mblocks * jsplit;
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < tasks; ++t) {
-          const int64_t ib = t / jsplit, js = t % jsplit;
-          const int64_t ic = ib * Bk::MC;
-          const int64_t mc = std::min<int64_t>(Bk::MC, M - ic);
-          const int64_t s_begin = slivers * js / jsplit, s_end = slivers * (js + 1) / jsplit;
-          if (s_begin == s_end) continue;
-          T* Ap = scratch(a_pack_buffer<T>(), static_cast<size_t>(round_up(Bk::MC, MR) * kc_max));
-          pack_a(trans_a, A, lda, ic, mc, pc, kc, alpha, Ap);
-          for (int64_t s = s_begin; s < s_end; ++s) {
-            const int64_t j = jc + s * NR;
-            const int nr = static_cast<int>(std::min<int64_t>(NR, N - j));
-            const bool direct = direct_b && nr == NR;
-            const T* b_sliver = direct ? B + pc * ldb + j : Bp + s * NR * kc;
-            const int64_t b_stride = direct ? ldb : NR;
-            for (int64_t ir = 0; ir < mc; ir += MR) {
-              const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
-              micro_kernel<T>(kc, Ap + ir * kc, b_sliver, b_stride, C + (ic + ir) * ldc + j, ldc,
-                              mr, nr, beta_here);
-            }
-          }
-        }
-      }
-    }
-  }
+int64_t PackedBLayout::size() const {
+  const int64_t full = N / nc, rest = N - full * nc;
+  return full * nc * K + (rest + nr - 1) / nr * nr * K;
+}
+
+template <class T>
+void gemm_packed_b(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                   const T* packed_b, T beta, T* C, int64_t ldc) {
+  BASIN_CHECK(M >= 0 && N >= 0 && K > 0, "gemm_packed_b: bad size M=", M, " N=", N, " K=", K);
+  BASIN_CHECK(ldc >= std::max<int64_t>(1, N) && lda >= K, "gemm_packed_b: ldc=", ldc, " lda=",
+              lda, " for N=", N, " K=", K);
+  if (M == 0 || N == 0) return;
+  const int threads =
+      M * N * K >= kParallelWork && !omp_in_parallel() ? omp_get_max_threads() : 1;
+  blocked_gemm<T>(false, false, M, N, K, alpha, A, lda, nullptr, 0, packed_b, beta, C, ldc,
+                  threads);
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
                           const float*, int64_t, float, float*, int64_t);
+template PackedBLayout packed_b_layout<float>(int64_t, int64_t);
+template PackedBLayout packed_b_layout<double>(int64_t, int64_t);
+template void gemm_packed_b<float>(int64_t, int64_t, int64_t, float, const float*, int64_t,
+                                   const float*, float, float*, int64_t);
+template void gemm_packed_b<double>(int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                    const double*, double, double*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                            const double*, int64_t, double, double*, int64_t);
 
