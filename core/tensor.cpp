@@ -219,6 +219,7 @@ Tensor Tensor::clone() const {
 }
 
 Tensor Tensor::to(Device target) const {
+  if (target.is_cpu()) count_device_to_host_read();
   if (target == device()) return *this;
   const Tensor src = contiguous();
   Tensor out = empty(shape(), dtype(), target);
