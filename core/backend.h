@@ -267,10 +267,11 @@ Backend& backend_of(const Tensor& t);
 void register_backend(DeviceType type, Backend* backend);
 bool has_backend(DeviceType type);
 
-// Device-to-host reads: every Tensor::to(Device::cpu()) counts one, and with
-// it every item() and to_vector(), on the CPU backend as on CUDA (there the
-// copy is a no-op, but the call is the same). Tests and `basin bench` read the
-// counter around a step to show that a step with logging off reads nothing.
+// Device-to-host reads: every item() and to_vector() counts one, on the CPU
+// backend as on CUDA (on the CPU the copy is a no-op, but the call is the
+// same), and so does every other Tensor::to(Device::cpu()) of a device
+// tensor. Tests and `basin bench` read the counter around a step to show
+// that a step with logging off reads nothing.
 uint64_t device_to_host_reads();
 void count_device_to_host_read();
 

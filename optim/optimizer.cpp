@@ -30,7 +30,7 @@ LossRows checked_part_rows(const Tensor& logits, const StepInput& input, int64_t
               "optimizer: the closure returned ",
               logits.defined() ? logits.str() : std::string("an undefined tensor"), " in ", where,
               "; expected floating logits [V * B_k, C] with V = ", views,
-              " view(s), the parts' rows adding up to the batch (", batch, " labels)");
+              " view(s), the parts' rows must add up to the batch (", batch, " labels)");
   BASIN_CHECK(logits.device() == device, "optimizer: logits ", logits.str(),
               " are not on the parameters' device ", device.str());
   BASIN_CHECK(logits.requires_grad(), "optimizer: the logits of ", where,
