@@ -657,11 +657,13 @@ bool TrainingRun::train_step(const data::Batch& batch, int64_t epoch, EpochStats
   in.read_back = log_this || epoch_end || !in.dump_path.empty();
   pending_batches_.push_back({batch.noisy_labels, batch.clean_labels, global_step_, epoch, batch.size()});
   try {
-    opt_->step(closure, in);
+    optim::StepResult r = opt_->step(closure, in);
     if (in.read_back) {
-      const BatchCounts counts = absorb_synced(opt_->synced(), st);
-      const optim::StepResult& r = opt_->synced().back();
-      if (log_this && !r.skipped) write_step_line(r, counts, batch.size(), epoch, seconds_since(t_step));
+      std::vector<optim::StepResult> resolved = opt_->take_resolved_earlier();
+      resolved.push_back(std::move(r));
+      const BatchCounts counts = absorb_synced(resolved, st);
+      if (log_this && !resolved.back().skipped)
+        write_step_line(resolved.back(), counts, batch.size(), epoch, seconds_since(t_step));
     }
   } catch (const Error& e) {
     return diverged(e, st);
@@ -683,8 +685,7 @@ bool TrainingRun::train_step(const data::Batch& batch, int64_t epoch, EpochStats
   if (cfg_.after_step) cfg_.after_step(global_step_);
   if (!SigintGuard::fired()) return true;
   try {  // a checkpoint follows: resolve the pending steps now
-    opt_->sync();
-    absorb_synced(opt_->synced(), st);
+    absorb_synced(opt_->sync(), st);
   } catch (const Error& e) {
     return diverged(e, st);
   }
@@ -696,7 +697,7 @@ bool TrainingRun::diverged(const Error& e, EpochStats& st) {
   // other error is a bug or bad input and propagates.
   if (std::string(e.what()).find("training diverged") == std::string::npos) throw;
   // The sync resolved the steps up to the one that gave up: log the skips before it.
-  std::vector<optim::StepResult> before = opt_->synced();
+  std::vector<optim::StepResult> before = opt_->take_resolved_earlier();
   const int64_t failed = before.empty() ? global_step_ : pending_batches_.at(before.size() - 1).global_step;
   if (!before.empty()) before.pop_back();
   absorb_synced(before, st);

@@ -80,34 +80,47 @@ AscentOperands ascent_operands(Tensor& w, Tensor& e, const char* op) {
   return {arena_operand(w, w, op, "parameters"), arena_operand(e, w, op, "perturbation e"), w.numel()};
 }
 
+// The direction of one ascent_kernel launch: v (and its squared norm), an
+// optional fallback direction chosen on the device by count, an optional scale.
+struct Direction {
+  const float* v = nullptr;
+  const float* v_dot = nullptr;
+  const float* alt = nullptr;
+  const float* alt_dot = nullptr;
+  const float* count = nullptr;
+  const float* scale = nullptr;
+};
+
+void launch_ascent(Tensor& w, Tensor& e, const Direction& d, const Tensor& skip, const AscentParams& p,
+                   const char* op) {
+  const AscentOperands o = ascent_operands(w, e, op);
+  const float* sk = arena_scalar(skip, op, "skip flag");
+  if (o.n == 0) return;
+  ascent_kernel<<<grid_for(o.n), kThreads, 0, stream()>>>(o.w, o.e, d.v, d.v_dot, d.alt, d.alt_dot, d.count,
+                                                          d.scale, sk, o.n, p.rho, p.eps);
+  check_launch(op);
+}
+
 }  // namespace
 
 void CudaBackend::sam_perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& g_dot,
                               const Tensor& skip, const AscentParams& p) {
-  const AscentOperands o = ascent_operands(w, e, "sam_perturb");
   BASIN_CHECK(g.defined() && g_dot.defined(), "cuda sam_perturb: g and |g|^2 must be defined");
-  const float* gp = arena_operand(g, w, "sam_perturb", "gradient g");
-  const float* dp = arena_scalar(g_dot, "sam_perturb", "squared norm |g|^2");
-  const float* sk = arena_scalar(skip, "sam_perturb", "skip flag");
-  if (o.n == 0) return;
-  ascent_kernel<<<grid_for(o.n), kThreads, 0, stream()>>>(o.w, o.e, gp, dp, nullptr, nullptr, nullptr,
-                                                          nullptr, sk, o.n, p.rho, p.eps);
-  check_launch("ascent_kernel (sam)");
+  Direction d;
+  d.v = arena_operand(g, w, "sam_perturb", "gradient g");
+  d.v_dot = arena_scalar(g_dot, "sam_perturb", "squared norm |g|^2");
+  launch_ascent(w, e, d, skip, p, "sam_perturb");
 }
 
 void CudaBackend::asam_perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& scale,
                                const Tensor& tg_dot, const Tensor& skip, const AscentParams& p) {
-  const AscentOperands o = ascent_operands(w, e, "asam_perturb");
   BASIN_CHECK(g.defined() && scale.defined() && tg_dot.defined(),
               "cuda asam_perturb: g, the scale T and |T g|^2 must be defined");
-  const float* gp = arena_operand(g, w, "asam_perturb", "gradient g");
-  const float* sp = arena_operand(scale, w, "asam_perturb", "scale T");
-  const float* dp = arena_scalar(tg_dot, "asam_perturb", "squared norm |T g|^2");
-  const float* sk = arena_scalar(skip, "asam_perturb", "skip flag");
-  if (o.n == 0) return;
-  ascent_kernel<<<grid_for(o.n), kThreads, 0, stream()>>>(o.w, o.e, gp, dp, nullptr, nullptr, nullptr,
-                                                          sp, sk, o.n, p.rho, p.eps);
-  check_launch("ascent_kernel (asam)");
+  Direction d;
+  d.v = arena_operand(g, w, "asam_perturb", "gradient g");
+  d.scale = arena_operand(scale, w, "asam_perturb", "scale T");
+  d.v_dot = arena_scalar(tg_dot, "asam_perturb", "squared norm |T g|^2");
+  launch_ascent(w, e, d, skip, p, "asam_perturb");
 }
 
 void CudaBackend::ncsam_perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& g_star,
@@ -134,20 +147,16 @@ void CudaBackend::ncsam_perturb(Tensor& w, Tensor& e, const Tensor& g, const Ten
 void CudaBackend::casam_perturb(Tensor& w, Tensor& e, const Tensor& g_clean, const Tensor& g_clean_dot,
                                 const Tensor& g, const Tensor& g_dot, const Tensor& clean_count,
                                 const Tensor& skip, const AscentParams& p) {
-  const AscentOperands o = ascent_operands(w, e, "casam_perturb");
   BASIN_CHECK(g_clean.defined() && g_clean_dot.defined() && g.defined() && g_dot.defined() &&
                   clean_count.defined(),
               "cuda casam_perturb: g_C, g, their squared norms and the clean count must be defined");
-  const float* cp = arena_operand(g_clean, w, "casam_perturb", "clean-subset gradient g_C");
-  const float* gp = arena_operand(g, w, "casam_perturb", "gradient g");
-  const float* cd = arena_scalar(g_clean_dot, "casam_perturb", "squared norm |g_C|^2");
-  const float* gd = arena_scalar(g_dot, "casam_perturb", "squared norm |g|^2");
-  const float* count = arena_scalar(clean_count, "casam_perturb", "likely-clean count");
-  const float* sk = arena_scalar(skip, "casam_perturb", "skip flag");
-  if (o.n == 0) return;
-  ascent_kernel<<<grid_for(o.n), kThreads, 0, stream()>>>(o.w, o.e, cp, cd, gp, gd, count, nullptr, sk,
-                                                          o.n, p.rho, p.eps);
-  check_launch("ascent_kernel (casam)");
+  Direction d;
+  d.v = arena_operand(g_clean, w, "casam_perturb", "clean-subset gradient g_C");
+  d.v_dot = arena_scalar(g_clean_dot, "casam_perturb", "squared norm |g_C|^2");
+  d.alt = arena_operand(g, w, "casam_perturb", "gradient g");
+  d.alt_dot = arena_scalar(g_dot, "casam_perturb", "squared norm |g|^2");
+  d.count = arena_scalar(clean_count, "casam_perturb", "likely-clean count");
+  launch_ascent(w, e, d, skip, p, "casam_perturb");
 }
 
 }  // namespace basin::cuda

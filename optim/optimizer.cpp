@@ -304,14 +304,17 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
     unresolved.resolved = false;
     return unresolved;
   }
-  StepResult out = sync().back();
+  earlier_ = sync();
+  StepResult out = std::move(earlier_.back());
+  earlier_.pop_back();
   if (dumping) write_dump(input, out, w_before, momentum_before);
   return out;
 }
 
 std::vector<StepResult> Optimizer::sync() {
-  synced_.clear();
-  if (pending_.empty()) return synced_;
+  std::vector<StepResult> resolved;
+  earlier_.clear();
+  if (pending_.empty()) return resolved;
   // Every pending step's scalars in one transfer.
   std::vector<Tensor> packs;
   std::vector<int64_t> sizes;
@@ -341,7 +344,7 @@ std::vector<StepResult> Optimizer::sync() {
       consecutive_skips_ = 0;
       r.consecutive_skips = 0;
       r.total_skips = total_skips_;
-      synced_.push_back(std::move(r));
+      resolved.push_back(std::move(r));
       continue;
     }
     ++consecutive_skips_;
@@ -349,14 +352,16 @@ std::vector<StepResult> Optimizer::sync() {
     r.skipped = true;
     r.consecutive_skips = consecutive_skips_;
     r.total_skips = total_skips_;
-    synced_.push_back(r);
-    if (consecutive_skips_ >= config_.max_consecutive_skips)
+    resolved.push_back(r);
+    if (consecutive_skips_ >= config_.max_consecutive_skips) {
+      earlier_ = std::move(resolved);
       fail(cat("optimizer ", name(), ": step ", p.step, " (epoch ", p.epoch, ") skipped: ",
                r.skip_reason, "; that is ", consecutive_skips_,
                " consecutive skipped steps (max_consecutive_skips = ", config_.max_consecutive_skips,
                "): training diverged; lower the learning rate or rho"));
+    }
   }
-  return synced_;
+  return resolved;
 }
 
 void Optimizer::write_dump(const StepInput& input, const StepResult& r, const Tensor& w_before,

@@ -147,15 +147,19 @@ class Optimizer {
   // Per-segment norms of w, g, e, g2 and m (host reductions: call on logged steps only).
   std::vector<SegmentStats> segment_statistics() const;
 
-  // Resolves every step not yet resolved (those taken with read_back = false,
-  // then the current one), in order, with one device-to-host read: their
-  // numbers and skip decisions, the skip counters, and the sample tracker's
-  // updates of the steps that were not skipped. Returns their results, oldest
-  // first (also kept until the next sync: synced()). Throws basin::Error
-  // ("training diverged") when it meets the max_consecutive_skips-th skipped
-  // step in a row, naming the step.
+  // Resolves every step not yet resolved (those taken with read_back = false),
+  // in order, with one device-to-host read: their numbers and skip
+  // decisions, the skip counters, and the sample tracker's updates of the
+  // steps that were not skipped. Returns their results, oldest first. Throws
+  // basin::Error ("training diverged") when it meets the
+  // max_consecutive_skips-th skipped step in a row, naming the step; the
+  // results resolved up to and including that step are then left for
+  // take_resolved_earlier().
   std::vector<StepResult> sync();
-  const std::vector<StepResult>& synced() const { return synced_; }
+  // The results a read-back step's sync (or a sync that threw) resolved
+  // before the step's own, oldest first; empty when every step read back.
+  // Hands them over (the optimizer keeps no copy).
+  std::vector<StepResult> take_resolved_earlier() { return std::move(earlier_); }
   size_t pending_steps() const { return pending_.size(); }
 
   int64_t steps_taken() const { return steps_taken_; }  // applied (not skipped) steps (as of the last sync)
@@ -219,7 +223,7 @@ class Optimizer {
     Tensor indices, labels;  // the tracker's update, applied at sync when the step was not skipped
   };
   std::vector<PendingStep> pending_;
-  std::vector<StepResult> synced_;
+  std::vector<StepResult> earlier_;
   void write_dump(const StepInput& input, const StepResult& result, const Tensor& w_before,
                   const Tensor& momentum_before) const;
   int64_t steps_taken_ = 0;

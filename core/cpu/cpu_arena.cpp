@@ -7,16 +7,7 @@
 #include "core/cpu/cpu_arena_util.h"
 #include "core/cpu/cpu_kernel_util.h"
 
-// A fused multiply-add would skip a rounding the composed default performs and
-// break bit-equality with it (and with the CUDA kernels, which use explicit
-// round-to-nearest intrinsics). ISO C++ mode (-std=c++17) already means no
-// contraction on GCC, but a GNU-mode or -ffp-contract=fast build would
-// contract; these pragmas pin it off for every function below.
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+// FMA contraction is off for this file: see cpu_arena_util.h.
 
 namespace basin::cpu {
 

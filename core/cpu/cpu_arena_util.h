@@ -3,6 +3,18 @@
 #pragma once
 #include "core/cpu/cpu_kernel_util.h"
 
+// A fused multiply-add would skip a rounding the composed ops perform and
+// break bit-equality with them (and with the CUDA kernels, which use explicit
+// round-to-nearest intrinsics). ISO C++ mode (-std=c++17) already means no
+// contraction on GCC, but a GNU-mode or -ffp-contract=fast build would
+// contract; these pragmas pin it off for every function of a file that
+// includes this header (cpu_arena.cpp, cpu_perturb.cpp) after the include.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 namespace basin::cpu {
 
 // Every arena operand shares w's layout: same element count and dtype, contiguous.

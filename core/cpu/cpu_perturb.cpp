@@ -11,13 +11,7 @@
 #include "core/cpu/cpu_backend_impl.h"
 #include "core/cpu/cpu_kernel_util.h"
 
-// No contraction into FMAs: each product and sum rounds as in the CUDA kernels
-// (explicit _rn intrinsics) and as the composed ops the tests compare against.
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+// No FMA contraction here either: see cpu_arena_util.h.
 
 namespace basin::cpu {
 
