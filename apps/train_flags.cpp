@@ -94,7 +94,9 @@ void declare_train_flags(Flags& f) {
   f.add("method", "plain", "plain | ido: stage 1 = --epochs of the usual recipe, base model by the label-wave "
         "rule, then stage 2 from it under IDO's two-view loss with a fresh --optimizer");
   f.add("stage2-epochs", "10", "IDO: epochs of stage 2 (a fresh --schedule over them)");
-  f.add("strong-magnitude", "5", "IDO: RandAugment magnitude of the strong view (the authors: 5 on CIFAR-10, 10 on CIFAR-100)");
+  f.add("strong-magnitude", "5",
+        "IDO: RandAugment magnitude of the strong view, 0..30 (torchvision's scale; the authors' 5 and 10 are "
+        "on a 0..10 scale with a random level per op: docs/algorithms.md)");
   f.add("ido-mixture", "per-class", "IDO: per-class (one Beta mixture per observed class) | single (one for all)");
   f.section("optimizer hyper-parameters (optim::OptimConfig)");
   for (const optim::OptionInfo& o : optim::describe_options()) {
