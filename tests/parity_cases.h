@@ -420,7 +420,7 @@ inline std::vector<ParityCase> parity_cases() {
       if (method == 3) backend_for(d).casam_perturb(w, e, h, h_dot, g, g_dot, zero, zero, p);
       if (method == 4) backend_for(d).sam_perturb(w, e, g, g_dot, poisoned, p);
       outs.push_back(w);
-      outs.push_back(e);
+      if (method != 4) outs.push_back(e);  // a skipped step's e is all zero by design
     }
     return outs;
   }});
