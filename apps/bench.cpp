@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstdio>
 #include <fstream>
@@ -169,8 +170,10 @@ class StepRunner {
 #endif
   }
 
-  // Returns the loss (a host copy, which also waits for the device).
-  double run(int64_t step) {
+  // One step as `basin train` runs it off its logging steps: the optimizer
+  // reads nothing back (StepInput::read_back = false). Without an optimizer,
+  // fwd+bwd keeps its loss on the device too.
+  void run(int64_t step) {
 #if BASIN_BENCH_HAS_OPTIM
     if (opt_) {
       optim::StepInput in;
@@ -178,20 +181,31 @@ class StepRunner {
       in.step = step;
       in.progress = 0.5;
       in.observe = false;
-      const optim::StepResult r = opt_->step([&](optim::Pass) { return model_.forward(x_); }, in);
-      return r.loss;
+      in.read_back = false;
+      opt_->step([&](optim::Pass) { return model_.forward(x_); }, in);
+      return;
     }
 #endif
     (void)step;
     model_.zero_grad();
-    const Tensor loss = cross_entropy(model_.forward(x_), y_);
-    loss.backward();
-    return loss.item();
+    last_loss_ = cross_entropy(model_.forward(x_), y_);
+    last_loss_.backward();
+  }
+
+  // The last step's loss (one read; resolves the optimizer's pending steps).
+  double last_loss() {
+#if BASIN_BENCH_HAS_OPTIM
+    if (opt_) {
+      const std::vector<optim::StepResult> results = opt_->sync();
+      return results.empty() ? std::nan("") : results.back().loss;
+    }
+#endif
+    return last_loss_.defined() ? last_loss_.item() : std::nan("");
   }
 
  private:
   nn::ResNet& model_;
-  Tensor x_, y_;
+  Tensor x_, y_, last_loss_;
   std::string optimizer_;
 #if BASIN_BENCH_HAS_OPTIM
   optim::FlatParams flat_;
@@ -354,22 +368,27 @@ int bench_main(int argc, char** argv) {
   StepRunner runner(*model, x, y, optimizer, device);
   using Clock = std::chrono::steady_clock;
   Backend& backend = backend_for(device);
-  double loss = 0;
-  for (int64_t i = 0; i < warmup; ++i) loss = runner.run(i);
+  for (int64_t i = 0; i < warmup; ++i) runner.run(i);
+  runner.last_loss();
   // Every step starts and ends with an idle device, so a step's time is its
   // own kernels' and not the tail of the one before.
   backend.synchronize();
   reset_device_peak(device);
   std::vector<double> ms, cpu_ms;
+  const uint64_t reads_before = device_to_host_reads();
   for (int64_t i = 0; i < steps; ++i) {
     backend.synchronize();
     const auto t0 = Clock::now();
     const double c0 = process_cpu_ms();
-    loss = runner.run(warmup + i);
+    runner.run(warmup + i);
     backend.synchronize();
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     cpu_ms.push_back(process_cpu_ms() - c0);
   }
+  // Device-to-host reads inside the timed steps (core/backend.h's counter).
+  const double reads_per_step =
+      static_cast<double>(device_to_host_reads() - reads_before) / static_cast<double>(std::max<int64_t>(steps, 1));
+  const double loss = runner.last_loss();
   const Timing t = summarize(ms);
   // Every step's time, for apps/bench.sh to pool interleaved runs.
   std::string step_list, cpu_list;
@@ -384,12 +403,12 @@ int bench_main(int argc, char** argv) {
   const auto number_or_null = [](double v) { return v < 0 ? std::string("null") : std::to_string(v); };
 
   if (!flags.on("json")) {
-    std::printf("%-10s %6s %7s %-14s %9s %9s %9s %10s %10s\n", "model", "batch", "threads", "step",
-                "ms/step", "median", "min", "images/s", "peak MiB");
-    std::printf("%-10s %6lld %7lld %-14s %9.1f %9.1f %9.1f %10.1f %10s\n", model_name.c_str(),
+    std::printf("%-10s %6s %7s %-14s %9s %9s %9s %10s %10s %11s\n", "model", "batch", "threads", "step",
+                "ms/step", "median", "min", "images/s", "peak MiB", "reads/step");
+    std::printf("%-10s %6lld %7lld %-14s %9.1f %9.1f %9.1f %10.1f %10s %11.1f\n", model_name.c_str(),
                 static_cast<long long>(batch), static_cast<long long>(threads), what.c_str(),
                 t.mean_ms, t.median_ms, t.min_ms, images_per_s,
-                peak_mib < 0 ? "n/a" : std::to_string(static_cast<int64_t>(peak_mib)).c_str());
+                peak_mib < 0 ? "n/a" : std::to_string(static_cast<int64_t>(peak_mib)).c_str(), reads_per_step);
     if (device.is_cuda())
       std::printf("device %s (%s), tf32 %s, deterministic %s; peak MiB = device memory of the timed steps\n",
                   device.str().c_str(), name.c_str(), tf32 ? "on" : "off", deterministic ? "on" : "off");
@@ -399,13 +418,15 @@ int bench_main(int argc, char** argv) {
       "\"step\":\"%s\",\"steps\":%lld,\"warmup\":%lld,\"ms_per_step\":%.3f,\"median_ms\":%.3f,"
       "\"min_ms\":%.3f,\"images_per_s\":%.2f,\"peak_rss_mib\":%s,\"loss\":%.6f,"
       "\"device_name\":%s,\"peak_device_mib\":%s,\"tf32\":%s,\"deterministic\":%s,"
-      "\"isa\":\"%s\",\"conv_gflop_per_step\":%.3f,\"step_ms\":[%s],\"step_cpu_ms\":[%s]}\n",
+      "\"isa\":\"%s\",\"conv_gflop_per_step\":%.3f,\"device_to_host_reads_per_step\":%.2f,\"step_ms\":[%s],"
+      "\"step_cpu_ms\":[%s]}\n",
       model_name.c_str(), static_cast<long long>(batch), static_cast<long long>(threads),
       device.str().c_str(), what.c_str(), static_cast<long long>(steps),
       static_cast<long long>(warmup), t.mean_ms, t.median_ms, t.min_ms, images_per_s,
       number_or_null(peak_rss).c_str(), loss, json_string(name).c_str(),
       number_or_null(peak_device).c_str(), tf32 ? "true" : "false", deterministic ? "true" : "false",
-      cpu::isa_name(), conv_gflop_per_step(*model, batch, size), step_list.c_str(), cpu_list.c_str());
+      cpu::isa_name(), conv_gflop_per_step(*model, batch, size), reads_per_step, step_list.c_str(),
+      cpu_list.c_str());
 
   if (flags.on("breakdown")) print_kernel_breakdown(*model, batch, size, device, t.mean_ms);
   return 0;

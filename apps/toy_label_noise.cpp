@@ -1,6 +1,6 @@
 // The label-noise two-phase toy; see toy.h. The optimizer classes of optim/
 // compute a cross-entropy loss inside their step, so the squared-loss steps
-// here call the same arena kernels they do (Backend::perturb builds SAM's
+// here call the same arena kernels they do (Backend::sam_perturb builds SAM's
 // e = rho g / |g| and applies w += e; Backend::sgd_step undoes e and steps).
 #include <algorithm>
 #include <cmath>
@@ -152,7 +152,10 @@ LabelNoiseToyResult run_label_noise_toy(const LabelNoiseToyConfig& c,
     const Tensor& g = flat.grads();
     const double g_norm = sam ? std::sqrt(dot_value(g, g)) : 0.0;
     if (sam && g_norm > 0) {
-      backend.perturb(w, e, g, Tensor(), c.rho / g_norm, Tensor(), 0.0, /*apply=*/true);  // e = rho g/|g|, w += e
+      AscentParams ascent;
+      ascent.rho = c.rho;
+      ascent.eps = 0.0;  // e = rho g / |g|: the toy skips |g| = 0 instead
+      backend.sam_perturb(w, e, g, dot(g, g), Tensor(), ascent);  // w += e
       flat.route_grads(g2);
       {
         NoGrad no_grad;

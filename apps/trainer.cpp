@@ -191,10 +191,14 @@ struct BatchCounts {
   int64_t correct_noisy = 0, correct_clean = 0, mislabelled = 0, memorized = 0;
 };
 
-BatchCounts count_batch(const Tensor& logits, const data::Batch& batch) {
-  const std::vector<int64_t> pred = argmax(logits, 1).to_vector<int64_t>();
-  const std::vector<int64_t> noisy = batch.noisy_labels.to_vector<int64_t>();
-  const std::vector<int64_t> clean = batch.clean_labels.to_vector<int64_t>();
+// One read: predictions and both label sets of the batch, stacked.
+BatchCounts count_batch(const Tensor& logits, const Tensor& noisy_labels, const Tensor& clean_labels) {
+  const int64_t b = logits.size(0);
+  const std::vector<int64_t> all =
+      concat({argmax(logits, 1), noisy_labels.reshape({b}), clean_labels.reshape({b}).to(noisy_labels.device())}, 0)
+          .to_vector<int64_t>();
+  const std::vector<int64_t> pred(all.begin(), all.begin() + b), noisy(all.begin() + b, all.begin() + 2 * b),
+      clean(all.begin() + 2 * b, all.end());
   BatchCounts c;
   for (size_t i = 0; i < pred.size(); ++i) {
     c.correct_noisy += pred[i] == noisy[i];
@@ -267,6 +271,18 @@ class TrainingRun {
   void train();
   // One step; false when the run must stop (SIGINT or divergence).
   bool train_step(const data::Batch& batch, int64_t epoch, EpochStats& st);
+  // Folds the optimizer's resolved steps into the epoch's sums and logs their
+  // skips; returns the last one's batch counts.
+  BatchCounts absorb_synced(const std::vector<optim::StepResult>& results, EpochStats& st);
+  // A "training diverged" error from the optimizer: records it and returns false
+  // (the run stops); any other error is rethrown.
+  bool diverged(const Error& e, EpochStats& st);
+  // The batches of the steps the optimizer has not resolved yet, oldest first.
+  struct PendingBatch {
+    Tensor noisy_labels, clean_labels;
+    int64_t global_step = 0, epoch = 0, size = 0;
+  };
+  std::vector<PendingBatch> pending_batches_;
   void write_step_line(const optim::StepResult& r, const BatchCounts& counts, int64_t batch_size, int64_t epoch,
                        double step_s);
   void finish_epoch(int64_t epoch, const EpochStats& st, double epoch_s);
@@ -578,6 +594,36 @@ void TrainingRun::write_step_line(const optim::StepResult& r, const BatchCounts&
   log_->write(line);
 }
 
+BatchCounts TrainingRun::absorb_synced(const std::vector<optim::StepResult>& results, EpochStats& st) {
+  BASIN_CHECK(results.size() <= pending_batches_.size(), "trainer: the optimizer resolved ", results.size(),
+              " step(s), the trainer has ", pending_batches_.size(), " pending");
+  BatchCounts counts;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const optim::StepResult& r = results[i];
+    const PendingBatch& pb = pending_batches_[i];
+    st.steps += 1;
+    if (r.skipped) {
+      st.skipped += 1;
+      summary_.skipped_steps += 1;
+      progress_.line(cat("step ", pb.global_step, " skipped: ", r.skip_reason, " (", r.consecutive_skips, " in a row)"));
+      JsonObject skip;
+      skip.add("type", "skip").add("step", pb.global_step).add("epoch", pb.epoch + 1).add("reason", r.skip_reason)
+          .add("consecutive", r.consecutive_skips);
+      log_->write(skip);
+      continue;
+    }
+    counts = count_batch(r.logits, pb.noisy_labels, pb.clean_labels);
+    st.samples += pb.size;
+    st.loss_sum += r.loss * static_cast<double>(pb.size);
+    st.correct_noisy += counts.correct_noisy;
+    st.correct_clean += counts.correct_clean;
+    st.mislabelled += counts.mislabelled;
+    st.memorized += counts.memorized;
+  }
+  pending_batches_.erase(pending_batches_.begin(), pending_batches_.begin() + static_cast<std::ptrdiff_t>(results.size()));
+  return counts;
+}
+
 bool TrainingRun::train_step(const data::Batch& batch, int64_t epoch, EpochStats& st) {
   const auto t_step = Clock::now();
   // One augmented batch serves both SAM passes (docs/algorithms.md "The training step").
@@ -603,40 +649,25 @@ bool TrainingRun::train_step(const data::Batch& batch, int64_t epoch, EpochStats
   in.observe = log_this;
   if (cfg_.dump_step >= 0 && global_step_ == cfg_.dump_step)
     request_step_dump(in, cfg_, two_views ? concat({x, strong}, 0) : x, train_.num_classes, global_step_);
-  optim::StepResult r;
+  // Device values are read only on logged steps, at an epoch's last step and
+  // when stopping: every other step leaves its scalars on the device
+  // (docs/optimizers.md, "The step on the device"); the sync then resolves
+  // the steps in between (their skips, their share of the epoch's sums).
+  const bool epoch_end = batch.step + 1 == steps_per_epoch_;
+  in.read_back = log_this || epoch_end || !in.dump_path.empty();
+  pending_batches_.push_back({batch.noisy_labels, batch.clean_labels, global_step_, epoch, batch.size()});
   try {
-    r = opt_->step(closure, in);
+    optim::StepResult r = opt_->step(closure, in);
+    if (in.read_back) {
+      std::vector<optim::StepResult> resolved = opt_->take_resolved_earlier();
+      resolved.push_back(std::move(r));
+      const BatchCounts counts = absorb_synced(resolved, st);
+      if (log_this && !resolved.back().skipped)
+        write_step_line(resolved.back(), counts, batch.size(), epoch, seconds_since(t_step));
+    }
   } catch (const Error& e) {
-    // optim::Optimizer::skip words its give-up error "training diverged"; any
-    // other error is a bug or bad input and propagates.
-    if (std::string(e.what()).find("training diverged") == std::string::npos) throw;
-    summary_.status = "diverged";
-    summary_.diverged_step = global_step_;
-    summary_.reason = e.what();
-    progress_.line(cat("step ", global_step_, ": ", e.what()));
-    return false;
+    return diverged(e, st);
   }
-  const int64_t b = batch.size();
-  st.steps += 1;
-  BatchCounts counts;
-  if (r.skipped) {
-    st.skipped += 1;
-    summary_.skipped_steps += 1;
-    progress_.line(cat("step ", global_step_, " skipped: ", r.skip_reason, " (", r.consecutive_skips, " in a row)"));
-    JsonObject skip;
-    skip.add("type", "skip").add("step", global_step_).add("epoch", epoch + 1).add("reason", r.skip_reason)
-        .add("consecutive", r.consecutive_skips);
-    log_->write(skip);
-  } else {
-    counts = count_batch(r.logits, batch);
-    st.samples += b;
-    st.loss_sum += r.loss * static_cast<double>(b);
-    st.correct_noisy += counts.correct_noisy;
-    st.correct_clean += counts.correct_clean;
-    st.mislabelled += counts.mislabelled;
-    st.memorized += counts.memorized;
-  }
-  if (log_this && !r.skipped) write_step_line(r, counts, b, epoch, seconds_since(t_step));
   global_step_ += 1;
   steps_done_this_run_ += 1;
 
@@ -652,7 +683,29 @@ bool TrainingRun::train_step(const data::Batch& batch, int64_t epoch, EpochStats
              static_cast<double>(steps_this_run_ - steps_done_this_run_);
   progress_.update(ps);
   if (cfg_.after_step) cfg_.after_step(global_step_);
-  return !SigintGuard::fired();
+  if (!SigintGuard::fired()) return true;
+  try {  // a checkpoint follows: resolve the pending steps now
+    absorb_synced(opt_->sync(), st);
+  } catch (const Error& e) {
+    return diverged(e, st);
+  }
+  return false;
+}
+
+bool TrainingRun::diverged(const Error& e, EpochStats& st) {
+  // optim::Optimizer::sync words its give-up error "training diverged"; any
+  // other error is a bug or bad input and propagates.
+  if (std::string(e.what()).find("training diverged") == std::string::npos) throw;
+  // The sync resolved the steps up to the one that gave up: log the skips before it.
+  std::vector<optim::StepResult> before = opt_->take_resolved_earlier();
+  const int64_t failed = before.empty() ? global_step_ : pending_batches_.at(before.size() - 1).global_step;
+  if (!before.empty()) before.pop_back();
+  absorb_synced(before, st);
+  summary_.status = "diverged";
+  summary_.diverged_step = failed;
+  summary_.reason = e.what();
+  progress_.line(cat("step ", failed, ": ", e.what()));
+  return false;
 }
 
 void TrainingRun::train() {

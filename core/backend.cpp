@@ -2,6 +2,8 @@
 // at start-up when it is linked in.
 #include "core/backend.h"
 
+#include <atomic>
+
 #include "core/cpu/cpu_backend.h"
 #include "core/error.h"
 
@@ -35,5 +37,15 @@ Backend& backend_for(Device device) {
 }
 
 Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }
+
+namespace {
+std::atomic<uint64_t>& read_counter() {
+  static std::atomic<uint64_t> reads{0};
+  return reads;
+}
+}  // namespace
+
+uint64_t device_to_host_reads() { return read_counter().load(std::memory_order_relaxed); }
+void count_device_to_host_read() { read_counter().fetch_add(1, std::memory_order_relaxed); }
 
 }  // namespace basin

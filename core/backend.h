@@ -75,6 +75,29 @@ struct SgdStepParams {
   double momentum = 0.0;
   double weight_decay = 0.0;
   bool nesterov = false;
+  // Optional 0-d device flag in w's dtype (the step's "poison", see
+  // optim/optimizer.cpp): when its value is non-zero or NaN the step is
+  // skipped on the device: w is only restored (w -= e) and m is untouched.
+  Tensor skip;
+};
+
+// The named SAM-family ascent kernels (docs/optimizers.md, "The step on the
+// device"). Norms arrive as 0-d device tensors holding squared norms (the dot
+// kernel's output), so no value crosses to the host; rho, s(t) and the signs
+// are host values known from the step number alone. Every kernel takes the
+// step's skip flag (0-d, w's dtype, see SgdStepParams::skip): when it is
+// non-zero or NaN, e is set to 0 and w is left as it was.
+struct AscentParams {
+  double rho = 0.0;
+  double eps = 1e-12;  // |v| + eps in the denominator (0: plain rho / |v|)
+};
+struct NcsamPerturbParams {
+  double rho = 0.0;
+  double eps = 1e-12;
+  double s_t = 0.0;         // NCSAM strength s(t)
+  int sign = 1;             // +1 or -1: sign of the compensation term
+  bool normalized = false;  // compensation rho s(t) g* / (|g*| + eps) instead of s(t) g*
+  bool project = true;      // project e onto |e| <= rho
 };
 
 class Backend {
@@ -212,10 +235,28 @@ class Backend {
   //   w -= lr * (nesterov ? d + momentum * m : (momentum ? m : d))
   virtual void sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& decay_mask,
                         const Tensor& e, const SgdStepParams& p);
-  // Perturbation: e = a * s * s * g + b * h  (s undefined = 1, h undefined = 0);
-  // then, when apply, w += e.
-  virtual void perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& s, double a,
-                       const Tensor& h, double b, bool apply);
+  //
+  // SAM: a = rho / (sqrt(g_dot) + eps) in double, rounded to w's dtype once;
+  //   e = g * a; w += e.
+  virtual void sam_perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& g_dot,
+                           const Tensor& skip, const AscentParams& p) = 0;
+  // ASAM: T = scale (|w| + eta on weights, 1 elsewhere), tg_dot = |T g|^2;
+  //   a = rho / (sqrt(tg_dot) + eps); e = ((g * a) * T) * T; w += e.
+  virtual void asam_perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& scale,
+                            const Tensor& tg_dot, const Tensor& skip, const AscentParams& p) = 0;
+  // NCSAM: a = rho / (sqrt(g_dot) + eps), b = sign * (normalized ? rho s(t) /
+  //   (sqrt(g_star_dot) + eps) : s(t)); e = g * a + g_star * b; e_dot = |e|^2
+  //   (written, the norm before the projection); when project and
+  //   sqrt(e_dot) > rho: e *= rho / sqrt(e_dot); w += e. A non-finite e_dot
+  //   counts as skip (e = 0, w unchanged); the caller folds e_dot into its flag.
+  virtual void ncsam_perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& g_star,
+                             const Tensor& g_dot, const Tensor& g_star_dot, Tensor& e_dot,
+                             const Tensor& skip, const NcsamPerturbParams& p) = 0;
+  // CA-SAM: v = clean_count > 0 ? g_clean : g (SAM's fallback when the batch
+  //   has no likely-clean member), then SAM's ascent along v with v's squared norm.
+  virtual void casam_perturb(Tensor& w, Tensor& e, const Tensor& g_clean, const Tensor& g_clean_dot,
+                             const Tensor& g, const Tensor& g_dot, const Tensor& clean_count,
+                             const Tensor& skip, const AscentParams& p) = 0;
 
   // --- data ---
   // src u8 [N, C, H, W] -> out f32 [N, C, H, W]; see AugmentSpec
@@ -238,5 +279,13 @@ Backend& backend_for(Device device);
 Backend& backend_of(const Tensor& t);
 void register_backend(DeviceType type, Backend* backend);
 bool has_backend(DeviceType type);
+
+// Device-to-host reads: every item() and to_vector() counts one, on the CPU
+// backend as on CUDA (on the CPU the copy is a no-op, but the call is the
+// same), and so does every other Tensor::to(Device::cpu()) of a device
+// tensor. Tests and `basin bench` read the counter around a step to show
+// that a step with logging off reads nothing.
+uint64_t device_to_host_reads();
+void count_device_to_host_read();
 
 }  // namespace basin

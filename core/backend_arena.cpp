@@ -1,6 +1,7 @@
-// Default optimizer-arena kernels, composed from the elementwise kernels so a
-// new backend works before it has fused versions. Same arithmetic order as
-// the fused kernels: results agree to rounding.
+// Default optimizer-arena update, composed from the elementwise kernels so a
+// new backend works before it has a fused version. Same arithmetic order as
+// the fused kernels: results agree to rounding. (The named ascent kernels,
+// sam_perturb and its kin, have no default: each backend implements them.)
 #include "core/backend.h"
 #include "core/error.h"
 
@@ -11,6 +12,8 @@ void Backend::sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& deca
   BASIN_CHECK(w.numel() == g.numel(), "sgd_step: parameters ", w.str(), " and gradients ",
               g.str(), " differ in size");
   if (e.defined()) binary(BinaryOp::Sub, w, e, w);
+  // The composed default reads the skip flag back (the fused kernels read it on the device).
+  if (p.skip.defined() && !(p.skip.item() == 0.0)) return;
   Tensor d = empty(w.shape(), w.dtype(), w.device());
   if (p.weight_decay != 0.0) {
     binary_scalar(BinaryOp::Mul, w, p.weight_decay, d);
@@ -35,23 +38,6 @@ void Backend::sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& deca
   Tensor scaled = empty(w.shape(), w.dtype(), w.device());
   binary_scalar(BinaryOp::Mul, step, p.lr, scaled);
   binary(BinaryOp::Sub, w, scaled, w);
-}
-
-void Backend::perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& s, double a,
-                      const Tensor& h, double b, bool apply) {
-  BASIN_CHECK(w.numel() == g.numel() && e.numel() == g.numel(), "perturb: arenas ", w.str(), ", ",
-              e.str(), " and ", g.str(), " differ in size");
-  binary_scalar(BinaryOp::Mul, g, a, e);
-  if (s.defined()) {
-    binary(BinaryOp::Mul, e, s, e);
-    binary(BinaryOp::Mul, e, s, e);
-  }
-  if (h.defined()) {
-    Tensor bh = empty(h.shape(), h.dtype(), h.device());
-    binary_scalar(BinaryOp::Mul, h, b, bh);
-    binary(BinaryOp::Add, e, bh, e);
-  }
-  if (apply) binary(BinaryOp::Add, w, e, w);
 }
 
 }  // namespace basin

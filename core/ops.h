@@ -50,6 +50,7 @@ Tensor argmax(const Tensor& a, int64_t dim = 1);   // 2-D a, i64 [rows]
 struct TopK { Tensor values, indices; };
 TopK topk(const Tensor& a, int64_t k);             // 2-D a, along dim 1, descending
 double dot_value(const Tensor& a, const Tensor& b);  // host value of sum(a*b), not recorded
+Tensor dot(const Tensor& a, const Tensor& b);  // 0-d sum(a*b) on a's device (no host read), not recorded
 
 // --- linear algebra ---
 Tensor matmul(const Tensor& a, const Tensor& b);   // [M,K]x[K,N], [B,M,K]x[B,K,N], [B,M,K]x[K,N]

@@ -103,14 +103,16 @@ TopK topk(const Tensor& a, int64_t k) {
   return out;
 }
 
-double dot_value(const Tensor& a, const Tensor& b) {
+double dot_value(const Tensor& a, const Tensor& b) { return dot(a, b).item(); }
+
+Tensor dot(const Tensor& a, const Tensor& b) {
   check_floating(a, "dot");
   check_same_device(a, b, "dot");
   check_same_dtype(a, b, "dot");
   BASIN_CHECK(a.numel() == b.numel(), "dot: ", a.str(), " and ", b.str(), " differ in size");
   Tensor out = empty({}, a.dtype(), a.device());
   backend_of(a).dot(dense(a), dense(b), out);
-  return out.item();
+  return out;
 }
 
 }  // namespace basin

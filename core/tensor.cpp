@@ -219,6 +219,7 @@ Tensor Tensor::clone() const {
 }
 
 Tensor Tensor::to(Device target) const {
+  if (target.is_cpu() && !device().is_cpu()) count_device_to_host_read();
   if (target == device()) return *this;
   const Tensor src = contiguous();
   Tensor out = empty(shape(), dtype(), target);
@@ -322,6 +323,7 @@ Tensor& Tensor::mul_(double factor) {
 // --------------------------------------------------------------- read-out
 double Tensor::item() const {
   BASIN_CHECK(numel() == 1, "item() on ", str(), " which has ", numel(), " elements");
+  if (device().is_cpu()) count_device_to_host_read();  // elsewhere to() counts it
   const Tensor host = to(Device::cpu());
   switch (dtype()) {
     case DType::F32: return *host.data<float>();
@@ -336,6 +338,7 @@ double Tensor::item() const {
 template <class T>
 std::vector<T> Tensor::to_vector() const {
   NoGrad no_grad;
+  if (device().is_cpu()) count_device_to_host_read();  // elsewhere to() counts it
   const Tensor host = contiguous().to(Device::cpu());
   const T* p = host.data<T>();
   return std::vector<T>(p, p + numel());

@@ -86,8 +86,16 @@ class CudaBackend final : public Backend {
 
   void sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& decay_mask, const Tensor& e,
                 const SgdStepParams& p) override;
-  void perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& s, double a, const Tensor& h,
-               double b, bool apply) override;
+  void sam_perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& g_dot, const Tensor& skip,
+                   const AscentParams& p) override;
+  void asam_perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& scale, const Tensor& tg_dot,
+                    const Tensor& skip, const AscentParams& p) override;
+  void ncsam_perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& g_star, const Tensor& g_dot,
+                     const Tensor& g_star_dot, Tensor& e_dot, const Tensor& skip,
+                     const NcsamPerturbParams& p) override;
+  void casam_perturb(Tensor& w, Tensor& e, const Tensor& g_clean, const Tensor& g_clean_dot,
+                     const Tensor& g, const Tensor& g_dot, const Tensor& clean_count, const Tensor& skip,
+                     const AscentParams& p) override;
 
   void augment(const Tensor& src, const AugmentSpec& spec, uint64_t seed, uint64_t offset,
                Tensor& out) override;

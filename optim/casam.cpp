@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "core/autograd.h"
+#include "core/backend.h"
 #include "core/error.h"
 #include "core/ops.h"
 
@@ -84,31 +85,32 @@ bool CaSam::second_pass(const StepInput& input) const {
   return static_cast<double>(input.epoch) >= resolved_warmup_epochs(config_);
 }
 
-void CaSam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
-                    StepResult& result) {
+void CaSam::perturb(const StepInput& input, const Pass1& pass1, StepResult& result) {
   BASIN_CHECK(input.indices.defined(), "optimizer casam: StepInput.indices is required");
-  Tensor weights;
-  double count = 0;
+  Tensor weights, count;
   {
     NoGrad no_grad;
     const Tensor in_batch = index_select(clean_mask_, input.indices).to(pass1.logits.dtype());
-    count = sum(in_batch).item();
     result.clean_mask = in_batch;
-    result.num_clean = static_cast<int64_t>(std::llround(count));
-    if (count > 0) weights = mul(in_batch, 1.0 / count);
-  }
-  if (result.num_clean == 0) {
-    result.fallback = true;
-    normalised_ascent(g_, grad_norm);
-    return;
+    // 1 / count in f64 on the device, then rounded once: the same factor as
+    // the host's 1.0 / count. A batch without likely-clean members gets weights 0
+    // (g_C = 0) and the kernel falls back to SAM's ascent along g.
+    const Tensor count64 = sum(in_batch.to(DType::F64));
+    Backend& backend = backend_of(count64);
+    Tensor factor = empty({}, DType::F64, count64.device());
+    backend.binary_scalar(BinaryOp::Max, count64, 1.0, factor);
+    backend.unary(UnaryOp::Reciprocal, factor, factor);
+    weights = mul(in_batch, factor.to(in_batch.dtype()));
+    count = count64.to(g_.dtype());
   }
   backprop_weighted_loss(pass1, input.labels, weights, config_.label_smoothing, aux_);
-  result.aux_grad_norm = std::sqrt(dot_value(aux_, aux_));
-  if (!std::isfinite(result.aux_grad_norm)) {  // the step skeleton skips; w is not touched
-    result.skip_reason = cat("non-finite clean-subset gradient norm |g_C| = ", result.aux_grad_norm, " at w (pass 1)");
-    return;
-  }
-  normalised_ascent(aux_, result.aux_grad_norm);
+  scalars_.clean_count = count;
+  scalars_.aux_dot = dot(aux_, aux_);
+  scalars_.aux_name = "clean-subset gradient norm |g_C|";
+  scalars_.check_finite(scalars_.aux_dot);
+  Tensor w = flat_.params();
+  backend_of(w).casam_perturb(w, e_, aux_, scalars_.aux_dot, g_, scalars_.g_dot, count, scalars_.poison,
+                              ascent_params(config_));
 }
 
 void CaSam::add_dump_entries(NamedTensors& tensors, const StepResult& result) const {

@@ -65,8 +65,7 @@ bool Ncsam::second_pass(const StepInput& input) const {
 
 bool Ncsam::needs_pass1_graph(const StepInput& input) const { return computes_g_star(input); }
 
-void Ncsam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
-                    StepResult& result) {
+void Ncsam::perturb(const StepInput& input, const Pass1& pass1, StepResult& result) {
   const double rho = resolved_rho(config_);
   const int64_t batch = input.labels.numel();
   const int64_t m = subset_size(batch);
@@ -74,7 +73,7 @@ void Ncsam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm
   if (m == 0) {  // no chosen rows: g* = 0 and the step is SAM's
     result.aux_grad_norm = 0.0;
     result.comp_ratio = 0.0;
-    normalised_ascent(g_, grad_norm);
+    sam_ascent();
     return;
   }
   const bool observed_target = config_.ncsam_target == "observed";
@@ -84,6 +83,7 @@ void Ncsam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm
     const Tensor& z = pass1.logits;
     const Tensor p = ncsam_probabilities(z);
     // Drawn even when s(t) = 0, so runs that differ only in kappa share one random stream.
+    // A fixed number m of rows chosen on the device: no value comes back (docs/optimizers.md).
     const Tensor chosen = gumbel_top_k(log(p), m, generator_);
     targets = observed_target ? input.labels : runner_up_labels(z, input.labels);
     weights = zeros({batch}, z.dtype(), z.device());
@@ -97,39 +97,32 @@ void Ncsam::perturb(const StepInput& input, const Pass1& pass1, double grad_norm
   }
   if (!computes_g_star(input)) {  // s(t) = 0: e is SAM's exactly, g* is not computed
     result.comp_ratio = 0.0;
-    normalised_ascent(g_, grad_norm);
+    sam_ascent();
     return;
   }
   // g* = grad of the mean CE of the chosen rows against their targets.
   backprop_weighted_loss(pass1, targets, weights, config_.subset_label_smoothing, aux_);
-  const double aux_norm = std::sqrt(dot_value(aux_, aux_));
-  result.aux_grad_norm = aux_norm;
-  if (!std::isfinite(aux_norm)) {  // the step skeleton skips; w is not touched
-    result.skip_reason = cat("non-finite compensation gradient norm |g*| = ", aux_norm, " at w (pass 1)");
-    return;
-  }
-  // e = a g + b g*: b = sign s(t) (raw) or sign rho s(t) / (|g*| + eps) (normalized).
-  const double magnitude = config_.ncsam_scale == "normalized"
-                               ? rho * result.s_t / (aux_norm + kNormEpsilon)
-                               : result.s_t;
-  result.comp_ratio = rho > 0 ? magnitude * aux_norm / rho : kNaN;
-  const double a = rho / (grad_norm + kNormEpsilon);
-  const double b = static_cast<double>(config_.sign) * magnitude;
+  scalars_.aux_dot = dot(aux_, aux_);
+  scalars_.aux_name = "compensation gradient norm |g*|";
+  scalars_.check_finite(scalars_.aux_dot);  // a non-finite g* skips the step before w moves
+  // e = a g + b g*: b = sign s(t) (raw) or sign rho s(t) / (|g*| + eps) (normalized),
+  // then the projection onto the rho-ball, all on the device.
+  NcsamPerturbParams p;
+  p.rho = rho;
+  p.eps = kNormEpsilon;
+  p.s_t = result.s_t;
+  p.sign = config_.sign;
+  p.normalized = config_.ncsam_scale == "normalized";
+  p.project = config_.project;
+  scalars_.comp_mode = p.normalized ? 2 : 1;
+  scalars_.rho = rho;
+  scalars_.s_t = result.s_t;
+  scalars_.eps = kNormEpsilon;
+  scalars_.e_dot_raw = zeros({}, aux_.dtype(), aux_.device());
   Tensor w = flat_.params();
-  backend_of(w).perturb(w, e_, g_, Tensor(), a, aux_, b, /*apply=*/false);
-  double e_norm = std::sqrt(dot_value(e_, e_));
-  if (!std::isfinite(e_norm)) {  // finite g and g*, but a + b overflowed
-    result.skip_reason = cat("non-finite perturbation norm |e| = ", e_norm, " at w (pass 1)");
-    return;
-  }
-  if (config_.project && e_norm > rho) {
-    NoGrad no_grad;
-    e_.mul_(rho / e_norm);
-    e_norm = std::sqrt(dot_value(e_, e_));
-  }
-  result.perturb_norm = e_norm;
-  NoGrad no_grad;
-  w.add_(e_);
+  backend_of(w).ncsam_perturb(w, e_, g_, aux_, scalars_.g_dot, scalars_.aux_dot, scalars_.e_dot_raw,
+                              scalars_.poison, p);
+  scalars_.check_finite(scalars_.e_dot_raw);  // finite g and g*, but a + b overflowed
 }
 
 void Ncsam::add_dump_entries(NamedTensors& tensors, const StepResult& result) const {

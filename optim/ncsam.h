@@ -38,8 +38,7 @@ class Ncsam : public Sam {
  protected:
   bool second_pass(const StepInput& input) const override;
   bool needs_pass1_graph(const StepInput& input) const override;
-  void perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
-               StepResult& result) override;
+  void perturb(const StepInput& input, const Pass1& pass1, StepResult& result) override;
   void add_dump_entries(NamedTensors& tensors, const StepResult& result) const override;
 };
 

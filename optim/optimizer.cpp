@@ -12,26 +12,30 @@
 #include "core/ops.h"
 #include "nn/batch_norm.h"
 #include "optim/sam.h"
+#include "optim/step_scalars.h"
 
 namespace basin::optim {
 
 namespace {
 
-void check_logits(const Tensor& logits, const Tensor& labels, int64_t views, Device device,
-                  const char* pass) {
-  BASIN_CHECK(logits.defined(), "optimizer: the closure returned an undefined tensor in ", pass);
-  BASIN_CHECK(logits.dim() == 2 && logits.size(0) == views * labels.numel() &&
-                  is_floating(logits.dtype()),
-              "optimizer: the closure must return floating logits [V * B, C] with V = ", views,
-              " view(s) of B = ", labels.numel(), " (the labels), got ", logits.str(), " in ", pass);
+// A part's logits [V * B_k, C] from the closure, checked (defined, floating,
+// on the parameters' device, requiring grad, whole views, within the batch);
+// returns the labels and indices of its rows [first, first + B_k). Both passes
+// use it: pass 2 must return the rows pass 1 did.
+LossRows checked_part_rows(const Tensor& logits, const StepInput& input, int64_t first, int64_t views,
+                           Device device, const std::string& where) {
+  const int64_t batch = input.labels.numel();
+  BASIN_CHECK(logits.defined() && logits.dim() == 2 && logits.size(0) % views == 0 &&
+                  first + logits.size(0) / views <= batch && is_floating(logits.dtype()),
+              "optimizer: the closure returned ",
+              logits.defined() ? logits.str() : std::string("an undefined tensor"), " in ", where,
+              "; expected floating logits [V * B_k, C] with V = ", views,
+              " view(s), the parts' rows must add up to the batch (", batch, " labels)");
   BASIN_CHECK(logits.device() == device, "optimizer: logits ", logits.str(),
               " are not on the parameters' device ", device.str());
-  BASIN_CHECK(logits.requires_grad(), "optimizer: the logits of ", pass,
+  BASIN_CHECK(logits.requires_grad(), "optimizer: the logits of ", where,
               " do not require grad (was the forward run under NoGrad, or the model not bound?)");
-}
-
-// The labels and indices of rows [first, first + rows) of the batch.
-LossRows part_rows(const StepInput& input, int64_t first, int64_t rows) {
+  const int64_t rows = logits.size(0) / views;
   LossRows out;
   out.labels = input.labels.narrow(0, first, rows).contiguous();
   if (input.indices.defined()) out.indices = input.indices.narrow(0, first, rows).contiguous();
@@ -109,7 +113,7 @@ void Optimizer::backprop_weighted_loss(const Pass1& pass1, const Tensor& labels,
     // Upstream gradient from a detached copy of the part's logits, then through the model.
     Tensor z = part.detach();
     z.requires_grad_(true);
-    const Tensor view0 = views == 1 ? z : z.narrow(0, 0, rows);
+    const Tensor view0 = z.narrow(0, 0, rows);  // view 0 (all of z when V = 1)
     const Tensor part_labels = labels.narrow(0, first, rows).contiguous();
     const Tensor part_weights = weights.narrow(0, first, rows).contiguous();
     Tensor weighted = sum(mul(cross_entropy_per_sample(view0, part_labels, smoothing), part_weights));
@@ -117,22 +121,6 @@ void Optimizer::backprop_weighted_loss(const Pass1& pass1, const Tensor& labels,
     part.backward(z.grad(), /*retain_graph=*/false);
   }
   flat_.route_grads(g_);
-}
-
-StepResult Optimizer::skip(StepResult r, const StepInput& input, const std::string& reason) {
-  flat_.route_grads(g_);
-  ++consecutive_skips_;
-  ++total_skips_;
-  r.skipped = true;
-  r.skip_reason = reason;
-  r.consecutive_skips = consecutive_skips_;
-  r.total_skips = total_skips_;
-  if (consecutive_skips_ >= config_.max_consecutive_skips)
-    fail(cat("optimizer ", name(), ": step ", input.step, " (epoch ", input.epoch, ") skipped: ",
-             reason, "; that is ", consecutive_skips_,
-             " consecutive skipped steps (max_consecutive_skips = ", config_.max_consecutive_skips,
-             "): training diverged; lower the learning rate or rho"));
-  return r;
 }
 
 StepResult Optimizer::step(const Closure& closure, const StepInput& input) {
@@ -167,31 +155,32 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
               "optimizer.step: micro_batches must be in [1, ", batch, "], got ",
               input.micro_batches);
   if (input.epoch != last_epoch_) {
+    sync();  // an epoch's first step: the split refit (CA-SAM) reads the tracker, so flush it
     begin_epoch(input.epoch);
     last_epoch_ = input.epoch;
   }
 
   StepResult r;
   r.lr = schedule_.lr(input.step);
-  r.consecutive_skips = consecutive_skips_;
-  r.total_skips = total_skips_;
   Tensor w = flat_.params();
   Tensor w_before, momentum_before;
-  if (!input.dump_path.empty()) {
+  const bool dumping = !input.dump_path.empty();
+  if (dumping) {
     w_before = w.clone();
     if (momentum_.defined()) momentum_before = momentum_.clone();
   }
+  const bool read_back = input.read_back || dumping;
   const bool two_pass = second_pass(input);
   const StepLoss& step_loss = *loss_;
   const int64_t views = step_loss.views();
   const double inv_batch = 1.0 / static_cast<double>(batch);
   const int64_t parts = input.micro_batches;
-  auto dump_and_skip = [&](const std::string& reason) {
-    if (!input.dump_path.empty()) write_dump(input, r, w_before, momentum_before);
-    return skip(r, input, reason);
-  };
+  scalars_ = StepScalars();
+  scalars_.poison = zeros({}, w.dtype(), device);
 
   // ---- pass 1 at w: g accumulates into the default grad arena ----
+  // Nothing here reads a value back: a non-finite loss or gradient only
+  // poisons the step's flag, and the kernels below then leave w and m alone.
   flat_.route_grads(g_);
   {
     NoGrad no_grad;
@@ -201,36 +190,23 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
   Pass1 pass1;
   std::vector<Tensor> per_sample_parts;
   std::vector<std::vector<Tensor>> detached_parts(views);  // [view][part]
-  double loss_sum = 0.0;
   int64_t rows_seen = 0;
   for (int64_t k = 0; k < parts; ++k) {
     Tensor logits = closure(Pass::Ascent, k);
-    const std::string where = cat("pass 1 (Pass::Ascent), part ", k);
-    BASIN_CHECK(logits.defined() && logits.dim() == 2 && logits.size(0) % views == 0 &&
-                    rows_seen + logits.size(0) / views <= batch,
-                "optimizer: the closure returned ",
-                logits.defined() ? logits.str() : std::string("an undefined tensor"), " in ",
-                where, "; the parts' rows must add up to the batch (", batch, " labels, ", views,
-                " view(s))");
-    const int64_t rows = logits.size(0) / views;
-    const LossRows loss_rows = part_rows(input, rows_seen, rows);
-    check_logits(logits, loss_rows.labels, views, device, where.c_str());
+    const LossRows loss_rows =
+        checked_part_rows(logits, input, rows_seen, views, device, cat("pass 1 (Pass::Ascent), part ", k));
+    const int64_t rows = loss_rows.labels.numel();
     // Loss and upstream gradient from a detached copy of the logits: mean over the whole batch.
     Tensor z = logits.detach();
     z.requires_grad_(true);
     Tensor per_sample = step_loss.per_sample(z, loss_rows);
     Tensor loss = mul(sum(per_sample), inv_batch);
     loss.backward();
-    const double part_loss = loss.item();
-    loss_sum += part_loss;
+    scalars_.loss_parts.push_back(loss.detach());
+    scalars_.check_finite(loss);
     per_sample_parts.push_back(per_sample.detach());
     const Tensor detached = logits.detach();
-    for (int64_t v = 0; v < views; ++v)
-      detached_parts[v].push_back(views == 1 ? detached : detached.narrow(0, v * rows, rows));
-    if (!std::isfinite(part_loss)) {
-      r.loss = loss_sum;
-      return dump_and_skip(cat("non-finite loss ", part_loss, " at w (pass 1, part ", k, ")"));
-    }
+    for (int64_t v = 0; v < views; ++v) detached_parts[v].push_back(detached.narrow(0, v * rows, rows));
     logits.backward(z.grad(), keep_graph);
     if (keep_graph) {
       pass1.parts.push_back(logits);
@@ -241,20 +217,13 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
   BASIN_CHECK(rows_seen == batch, "optimizer: the ", parts, " parts returned ", rows_seen,
               " rows in total per view (", views,
               " view(s): the closure returns [V * B_k, C]), the batch has ", batch, " labels");
-  r.loss = loss_sum;
   r.per_sample_loss = parts == 1 ? per_sample_parts[0] : concat(per_sample_parts, 0);
   for (int64_t v = 0; v < views; ++v)
     r.view_logits.push_back(parts == 1 ? detached_parts[v][0] : concat(detached_parts[v], 0));
   r.logits = r.view_logits[0];
-  if (views == 1) r.view_logits.clear();  // logits says it all
   pass1.logits = r.logits;
-  r.grad_norm = std::sqrt(dot_value(g_, g_));
-  if (!std::isfinite(r.grad_norm))
-    return dump_and_skip(cat("non-finite gradient norm |g| = ", r.grad_norm, " at w (pass 1)"));
-  // Wrong events: one per wrong view (IDO's stage 2 counts both views).
-  if (tracker_)
-    for (int64_t v = 0; v < views; ++v)
-      tracker_->update(input.indices, views == 1 ? r.logits : r.view_logits[v], input.labels);
+  scalars_.g_dot = dot(g_, g_);
+  scalars_.check_finite(scalars_.g_dot);
 
   SgdStepParams base;
   base.lr = r.lr;
@@ -265,22 +234,15 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
   Backend& backend = backend_of(w);
 
   if (!two_pass) {
-    r.perturb_norm = 0.0;
+    base.skip = scalars_.poison;
     backend.sgd_step(w, g_, momentum_, decay, Tensor(), base);
+    r.perturb_norm = 0.0;
   } else {
-    // ---- perturbation: e in e_, w += e ----
+    // ---- perturbation: e in e_, w += e (e = 0 and w untouched when the flag is set) ----
     ensure(e_);
-    perturb(input, pass1, r.grad_norm, r);
+    perturb(input, pass1, r);
     pass1.parts.clear();  // releases retained pass-1 graphs the method did not use
-    // A method that met a non-finite g* / g_C or e says so here, before w moved:
-    // w + e could not be undone once e holds a NaN.
-    if (!r.skip_reason.empty()) return dump_and_skip(r.skip_reason);
     r.perturbed = true;
-    if (std::isnan(r.perturb_norm)) r.perturb_norm = std::sqrt(dot_value(e_, e_));
-    auto restore = [&] {
-      NoGrad no_grad;
-      w.add_(e_, -1.0);
-    };
     // ---- pass 2 at w + e: g2 into its own arena, BN running stats frozen ----
     ensure(g2_);
     flat_.route_grads(g2_);
@@ -289,7 +251,6 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
       g2_.zero_();
     }
     try {
-      double loss2_sum = 0.0;
       int64_t offset = 0;
       for (int64_t k = 0; k < parts; ++k) {
         Tensor logits2;
@@ -297,54 +258,110 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
           nn::FreezeBatchNormStats freeze;
           logits2 = closure(Pass::Descent, k);
         }
-        const std::string where = cat("pass 2 (Pass::Descent), part ", k);
-        BASIN_CHECK(logits2.defined() && logits2.dim() == 2 && logits2.size(0) % views == 0 &&
-                        offset + logits2.size(0) / views <= batch,
-                    "optimizer: the closure returned ",
-                    logits2.defined() ? logits2.str() : std::string("an undefined tensor"), " in ",
-                    where, "; expected the same rows as in pass 1");
-        const int64_t rows = logits2.size(0) / views;
-        const LossRows loss_rows = part_rows(input, offset, rows);
-        check_logits(logits2, loss_rows.labels, views, device, where.c_str());
+        const LossRows loss_rows =
+            checked_part_rows(logits2, input, offset, views, device, cat("pass 2 (Pass::Descent), part ", k));
         Tensor loss2 = mul(sum(step_loss.per_sample(logits2, loss_rows)), inv_batch);
-        const double part_loss = loss2.item();
-        loss2_sum += part_loss;
-        offset += rows;
-        if (!std::isfinite(part_loss)) break;
+        scalars_.loss2_parts.push_back(loss2.detach());
+        scalars_.check_finite(loss2);
+        offset += loss_rows.labels.numel();
         loss2.backward();
       }
-      r.loss_perturbed = loss2_sum;
-      if (std::isfinite(loss2_sum)) r.descent_grad_norm = std::sqrt(dot_value(g2_, g2_));
     } catch (...) {
-      restore();
+      NoGrad no_grad;
+      w.add_(e_, -1.0);  // back to w before the error propagates
       flat_.route_grads(g_);
       throw;
     }
     flat_.route_grads(g_);
-    if (!std::isfinite(r.loss_perturbed) || !std::isfinite(r.descent_grad_norm)) {
-      restore();
-      const std::string what = !std::isfinite(r.loss_perturbed)
-                                   ? cat("non-finite loss ", r.loss_perturbed)
-                                   : cat("non-finite gradient norm |g2| = ", r.descent_grad_norm);
-      return dump_and_skip(what + " at w + e (pass 2)");
-    }
+    scalars_.g2_dot = dot(g2_, g2_);
+    scalars_.check_finite(scalars_.g2_dot);
     // ---- restore w (w -= e) and base SGD step with g2, one pass over the arena ----
+    base.skip = scalars_.poison;
     backend.sgd_step(w, g2_, momentum_, decay, e_, base);
+    if (read_back || input.observe) scalars_.e_dot = dot(e_, e_);
   }
 
   if (input.observe && r.perturbed) {
-    r.cos_g_e = cosine(g_, e_, r.grad_norm, r.perturb_norm);
-    r.cos_g_g2 = cosine(g_, g2_, r.grad_norm, r.descent_grad_norm);
-    if (!std::isnan(r.aux_grad_norm)) r.cos_g_aux = cosine(g_, aux_, r.grad_norm, r.aux_grad_norm);
+    scalars_.g_e = dot(g_, e_);
+    scalars_.g_g2 = dot(g_, g2_);
+    if (scalars_.aux_dot.defined()) scalars_.g_aux = dot(g_, aux_);
   }
   if (input.observe && input.clean_labels.defined())
     r.batch_wrong_share = wrong_share(input.labels, input.clean_labels);
-  ++steps_taken_;
-  consecutive_skips_ = 0;
-  r.consecutive_skips = 0;
-  r.total_skips = total_skips_;
-  if (!input.dump_path.empty()) write_dump(input, r, w_before, momentum_before);
-  return r;
+  PendingStep pending;
+  pending.step = input.step;
+  pending.epoch = input.epoch;
+  pending.scalars = std::move(scalars_);
+  scalars_ = StepScalars();
+  if (tracker_) {
+    pending.indices = input.indices;
+    pending.labels = input.labels;
+  }
+  pending.result = std::move(r);
+  pending_.push_back(std::move(pending));
+  if (!read_back) {
+    StepResult unresolved = pending_.back().result;
+    unresolved.resolved = false;
+    return unresolved;
+  }
+  earlier_ = sync();
+  StepResult out = std::move(earlier_.back());
+  earlier_.pop_back();
+  if (dumping) write_dump(input, out, w_before, momentum_before);
+  return out;
+}
+
+std::vector<StepResult> Optimizer::sync() {
+  std::vector<StepResult> resolved;
+  earlier_.clear();
+  if (pending_.empty()) return resolved;
+  // Every pending step's scalars in one transfer.
+  std::vector<Tensor> packs;
+  std::vector<int64_t> sizes;
+  {
+    NoGrad no_grad;
+    for (const PendingStep& p : pending_) {
+      packs.push_back(p.scalars.packed());
+      sizes.push_back(packs.back().numel());
+    }
+  }
+  const std::vector<double> values = (packs.size() == 1 ? packs[0] : concat(packs, 0)).to_vector<double>();
+  std::vector<PendingStep> steps = std::move(pending_);
+  pending_.clear();
+  size_t at = 0;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    PendingStep& p = steps[i];
+    StepResult& r = p.result;
+    const std::vector<double> mine(values.begin() + static_cast<std::ptrdiff_t>(at),
+                                   values.begin() + static_cast<std::ptrdiff_t>(at + static_cast<size_t>(sizes[i])));
+    at += static_cast<size_t>(sizes[i]);
+    if (!p.scalars.resolve(mine, r)) {
+      // Wrong events: one per wrong view (IDO's stage 2 counts both views), applied
+      // in step order, only for steps that were not skipped.
+      if (tracker_)
+        for (const Tensor& logits : r.view_logits) tracker_->update(p.indices, logits, p.labels);
+      ++steps_taken_;
+      consecutive_skips_ = 0;
+      r.consecutive_skips = 0;
+      r.total_skips = total_skips_;
+      resolved.push_back(std::move(r));
+      continue;
+    }
+    ++consecutive_skips_;
+    ++total_skips_;
+    r.skipped = true;
+    r.consecutive_skips = consecutive_skips_;
+    r.total_skips = total_skips_;
+    resolved.push_back(r);
+    if (consecutive_skips_ >= config_.max_consecutive_skips) {
+      earlier_ = std::move(resolved);
+      fail(cat("optimizer ", name(), ": step ", p.step, " (epoch ", p.epoch, ") skipped: ",
+               r.skip_reason, "; that is ", consecutive_skips_,
+               " consecutive skipped steps (max_consecutive_skips = ", config_.max_consecutive_skips,
+               "): training diverged; lower the learning rate or rho"));
+    }
+  }
+  return resolved;
 }
 
 void Optimizer::write_dump(const StepInput& input, const StepResult& r, const Tensor& w_before,
@@ -429,6 +446,8 @@ std::vector<SegmentStats> Optimizer::segment_statistics() const {
 }
 
 NamedTensors Optimizer::state_tensors() const {
+  BASIN_CHECK(pending_.empty(), "optimizer.state_tensors: ", pending_.size(),
+              " step(s) taken with read_back = false are not synced yet; call sync() first");
   NamedTensors out;
   if (momentum_.defined()) out.emplace_back("optim.momentum", momentum_.clone());
   out.emplace_back("optim.counters",
@@ -453,6 +472,7 @@ const Tensor* find_tensor(const NamedTensors& tensors, const std::string& name) 
 
 void Optimizer::load_state(const NamedTensors& tensors) {
   NoGrad no_grad;
+  pending_.clear();
   if (momentum_.defined()) {
     const Tensor* m = find_tensor(tensors, "optim.momentum");
     BASIN_CHECK(m, "optimizer.load_state: 'optim.momentum' is missing (momentum = ",

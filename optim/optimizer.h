@@ -20,6 +20,7 @@
 #include "optim/flat_params.h"
 #include "optim/sample_tracker.h"
 #include "optim/step_loss.h"
+#include "optim/step_scalars.h"
 #include "optim/schedule.h"
 
 namespace basin::optim {
@@ -57,6 +58,12 @@ struct StepInput {
   // wrong-share observables (never trained on). Last, so brace-initialised
   // inputs keep their meaning.
   Tensor clean_labels;
+  // true: the step ends with Optimizer::sync(), one device-to-host read that
+  // fills StepResult's numbers and decides the skip. false: nothing is read;
+  // the result carries tensors and host-known values only (resolved = false)
+  // and the step's scalars wait for the next sync (the trainer's logging
+  // steps and epoch ends). The arithmetic is the same either way.
+  bool read_back = true;
 };
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -89,6 +96,7 @@ struct StepResult {
   Tensor chosen;                 // NCSAM: positions in the batch of the m chosen samples, i64 [m]
   Tensor temporary_labels;       // NCSAM: the labels g* was taken toward, i64 [m]: y_hat, or the observed labels with ncsam_target = observed
   Tensor clean_mask;             // CA-SAM: 0/1 [B] likely-clean members of the batch
+  bool resolved = true;          // false: read_back was off; numbers NaN, skipped unknown until sync()
 };
 
 // Per-layer view of the last step: L2 norms of each segment of the arenas
@@ -139,7 +147,22 @@ class Optimizer {
   // Per-segment norms of w, g, e, g2 and m (host reductions: call on logged steps only).
   std::vector<SegmentStats> segment_statistics() const;
 
-  int64_t steps_taken() const { return steps_taken_; }  // applied (not skipped) steps
+  // Resolves every step not yet resolved (those taken with read_back = false),
+  // in order, with one device-to-host read: their numbers and skip
+  // decisions, the skip counters, and the sample tracker's updates of the
+  // steps that were not skipped. Returns their results, oldest first. Throws
+  // basin::Error ("training diverged") when it meets the
+  // max_consecutive_skips-th skipped step in a row, naming the step; the
+  // results resolved up to and including that step are then left for
+  // take_resolved_earlier().
+  std::vector<StepResult> sync();
+  // The results a read-back step's sync (or a sync that threw) resolved
+  // before the step's own, oldest first; empty when every step read back.
+  // Hands them over (the optimizer keeps no copy).
+  std::vector<StepResult> take_resolved_earlier() { return std::move(earlier_); }
+  size_t pending_steps() const { return pending_.size(); }
+
+  int64_t steps_taken() const { return steps_taken_; }  // applied (not skipped) steps (as of the last sync)
   int64_t total_skips() const { return total_skips_; }
 
   // Called at the start of each epoch's first step (and by hand if wanted);
@@ -166,11 +189,12 @@ class Optimizer {
     std::vector<int64_t> offsets;  // first row of each part in the batch
     Tensor logits;                 // [B, C] of view 0, detached
   };
-  // Build e in e_ (given g in g_ and |g|), apply w += e. Fill the method's result fields.
-  // A method that meets a non-finite auxiliary gradient or e sets result.skip_reason
-  // and returns without touching w; the step is then skipped.
-  virtual void perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
-                       StepResult& result) = 0;
+  // Build e in e_ (given g in g_ and |g|^2 in scalars_.g_dot), apply w += e,
+  // with the named kernels of core/backend.h and without reading a value back.
+  // A method with a second gradient puts its squared norm in scalars_.aux_dot
+  // and folds it into the skip flag (scalars_.check_finite): the kernels then
+  // set e = 0 and leave w, and the step is skipped. Fill the method's host-known result fields.
+  virtual void perturb(const StepInput& input, const Pass1& pass1, StepResult& result) = 0;
   // Extra dump entries of the method (e.g. g*, chosen indices).
   virtual void add_dump_entries(NamedTensors&, const StepResult&) const {}
 
@@ -188,9 +212,18 @@ class Optimizer {
   Generator generator_;
   Tensor momentum_, g_, e_, g2_, aux_;
   std::shared_ptr<const StepLoss> loss_;
+  StepScalars scalars_;  // the current step's device scalars and skip flag
 
  private:
-  StepResult skip(StepResult result, const StepInput& input, const std::string& reason);
+  // A step whose scalars are still on the device.
+  struct PendingStep {
+    int64_t step = 0, epoch = 0;
+    StepScalars scalars;
+    StepResult result;      // host-known fields and tensors
+    Tensor indices, labels;  // the tracker's update, applied at sync when the step was not skipped
+  };
+  std::vector<PendingStep> pending_;
+  std::vector<StepResult> earlier_;
   void write_dump(const StepInput& input, const StepResult& result, const Tensor& w_before,
                   const Tensor& momentum_before) const;
   int64_t steps_taken_ = 0;

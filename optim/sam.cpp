@@ -11,19 +11,23 @@
 
 namespace basin::optim {
 
-void Sgd::perturb(const StepInput&, const Pass1&, double, StepResult&) {
+void Sgd::perturb(const StepInput&, const Pass1&, StepResult&) {
   fail("optimizer sgd: perturb() called, but SGD has no second pass");
 }
 
-void Sam::normalised_ascent(const Tensor& v, double v_norm) {
-  Tensor w = flat_.params();
-  const double a = resolved_rho(config_) / (v_norm + kNormEpsilon);
-  backend_of(w).perturb(w, e_, v, Tensor(), a, Tensor(), 0.0, /*apply=*/true);
+AscentParams ascent_params(const OptimConfig& config) {
+  AscentParams p;
+  p.rho = resolved_rho(config);
+  p.eps = kNormEpsilon;
+  return p;
 }
 
-void Sam::perturb(const StepInput&, const Pass1&, double grad_norm, StepResult&) {
-  normalised_ascent(g_, grad_norm);
+void Sam::sam_ascent() {
+  Tensor w = flat_.params();
+  backend_of(w).sam_perturb(w, e_, g_, scalars_.g_dot, scalars_.poison, ascent_params(config_));
 }
+
+void Sam::perturb(const StepInput&, const Pass1&, StepResult&) { sam_ascent(); }
 
 Asam::Asam(const OptimConfig& config, FlatParams& flat, SampleTracker* tracker)
     : Optimizer(config, flat, tracker) {
@@ -34,16 +38,15 @@ Asam::Asam(const OptimConfig& config, FlatParams& flat, SampleTracker* tracker)
   scale_ = flat_.new_state_buffer();
 }
 
-void Asam::perturb(const StepInput&, const Pass1&, double, StepResult&) {
+void Asam::perturb(const StepInput&, const Pass1&, StepResult&) {
   Tensor w = flat_.params();
   Backend& backend = backend_of(w);
   backend.unary(UnaryOp::Abs, w, scale_);
   backend.binary(BinaryOp::Mul, scale_, flat_.asam_weight_mask(), scale_);
   backend.binary(BinaryOp::Add, scale_, offset_, scale_);  // T = |w| + eta (weights), 1 (others)
   backend.binary(BinaryOp::Mul, scale_, g_, e_);           // T g, only for its norm
-  const double tg_norm = std::sqrt(dot_value(e_, e_));
-  const double a = resolved_rho(config_) / (tg_norm + kNormEpsilon);
-  backend.perturb(w, e_, g_, scale_, a, Tensor(), 0.0, /*apply=*/true);  // e = a T^2 g
+  const Tensor tg_dot = dot(e_, e_);
+  backend.asam_perturb(w, e_, g_, scale_, tg_dot, scalars_.poison, ascent_params(config_));  // e = a T^2 g
 }
 
 }  // namespace basin::optim

@@ -4,12 +4,16 @@
 //   ASAM: T = |w| + eta on weights (conv, linear, BN scale), 1 elsewhere;
 //         e = rho * T^2 g / (|T g| + 1e-12)
 #pragma once
+#include "core/backend.h"
 #include "optim/optimizer.h"
 
 namespace basin::optim {
 
 // Shared epsilon of every normalised ascent direction: a zero gradient gives e = 0, never NaN.
 constexpr double kNormEpsilon = 1e-12;
+
+// rho (resolved from the config) and kNormEpsilon for the backend's ascent kernels.
+AscentParams ascent_params(const OptimConfig& config);
 
 class Sam : public Optimizer {
  public:
@@ -19,10 +23,9 @@ class Sam : public Optimizer {
 
  protected:
   bool second_pass(const StepInput&) const override { return true; }
-  void perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
-               StepResult& result) override;
-  // e = rho * v / (|v| + eps), w += e (v = g for SAM; CA-SAM's fallback uses it too).
-  void normalised_ascent(const Tensor& v, double v_norm);
+  void perturb(const StepInput& input, const Pass1& pass1, StepResult& result) override;
+  // e = rho * g / (|g| + eps), w += e: Backend::sam_perturb on the step's g and |g|^2.
+  void sam_ascent();
 };
 
 class Asam : public Optimizer {
@@ -33,8 +36,7 @@ class Asam : public Optimizer {
 
  protected:
   bool second_pass(const StepInput&) const override { return true; }
-  void perturb(const StepInput& input, const Pass1& pass1, double grad_norm,
-               StepResult& result) override;
+  void perturb(const StepInput& input, const Pass1& pass1, StepResult& result) override;
 
  private:
   Tensor scale_;   // T

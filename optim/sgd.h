@@ -14,7 +14,7 @@ class Sgd : public Optimizer {
 
  protected:
   bool second_pass(const StepInput&) const override { return false; }
-  void perturb(const StepInput&, const Pass1&, double, StepResult&) override;
+  void perturb(const StepInput&, const Pass1&, StepResult&) override;
 };
 
 }  // namespace basin::optim

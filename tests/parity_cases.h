@@ -409,19 +409,48 @@ inline std::vector<ParityCase> parity_cases() {
             }
     return outs;
   }});
-  cases.push_back({"optimizer arena perturb: with/without s and h, apply on/off", 0.0, [](Device d) {
+  // The named ascent kernels, fed the same squared norms on both devices (the
+  // dot kernels themselves may differ in the last bits), so SAM, ASAM and
+  // CA-SAM agree bit for bit; NCSAM's own |e| reduction may not.
+  cases.push_back({"optimizer arena sam/asam/casam_perturb, skip flag", 0.0, [](Device d) {
     const int64_t n = 70001;
     const Tensor g = input({n}, 89, d), s = input({n}, 90, d, 0.5, 2.0), h = input({n}, 91, d);
+    const Tensor g_dot = full({}, 123.25, DType::F32, d), h_dot = full({}, 77.5, DType::F32, d);
+    AscentParams p;
+    p.rho = 0.05;
     std::vector<Tensor> outs;
-    for (bool with_s : {false, true})
-      for (bool with_h : {false, true})
-        for (bool apply : {false, true}) {
-          Tensor w = input({n}, 92, d), e = input({n}, 93, d);
-          backend_for(d).perturb(w, e, g, with_s ? s : Tensor(), 0.37, with_h ? h : Tensor(), -0.8,
-                                 apply);
-          outs.push_back(w);
-          outs.push_back(e);
-        }
+    for (int method = 0; method < 5; ++method) {
+      Tensor w = input({n}, 92, d), e = input({n}, 93, d);
+      const Tensor zero = zeros({}, DType::F32, d), poisoned = full({}, std::nan(""), DType::F32, d);
+      if (method == 0) backend_for(d).sam_perturb(w, e, g, g_dot, zero, p);
+      if (method == 1) backend_for(d).asam_perturb(w, e, g, s, g_dot, Tensor(), p);
+      if (method == 2) backend_for(d).casam_perturb(w, e, h, h_dot, g, g_dot, full({}, 4.0, DType::F32, d), zero, p);
+      if (method == 3) backend_for(d).casam_perturb(w, e, h, h_dot, g, g_dot, zero, zero, p);
+      if (method == 4) backend_for(d).sam_perturb(w, e, g, g_dot, poisoned, p);
+      outs.push_back(w);
+      if (method != 4) outs.push_back(e);  // a skipped step's e is all zero by design
+    }
+    return outs;
+  }});
+  cases.push_back({"optimizer arena ncsam_perturb: raw/normalized, projection", 1e-6, [](Device d) {
+    const int64_t n = 70001;
+    const Tensor g = input({n}, 94, d), h = input({n}, 95, d);
+    const Tensor g_dot = full({}, 23000.5, DType::F32, d), h_dot = full({}, 23100.25, DType::F32, d);
+    std::vector<Tensor> outs;
+    for (bool normalized : {false, true})
+      for (bool project : {false, true}) {
+        NcsamPerturbParams p;
+        p.rho = 0.05;
+        p.s_t = 0.4;
+        p.sign = -1;
+        p.normalized = normalized;
+        p.project = project;
+        Tensor w = input({n}, 96, d), e = input({n}, 97, d), e_dot = zeros({}, DType::F32, d);
+        backend_for(d).ncsam_perturb(w, e, g, h, g_dot, h_dot, e_dot, Tensor(), p);
+        outs.push_back(w);
+        outs.push_back(e);
+        outs.push_back(e_dot.reshape({1}));
+      }
     return outs;
   }});
   cases.push_back({"resnet18 one SGD step", G, [](Device d) { return resnet18_one_step(d, "sgd"); }});

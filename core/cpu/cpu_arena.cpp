@@ -1,20 +1,13 @@
-// CPU optimizer-arena kernels: Backend::sgd_step and Backend::perturb as one
-// OpenMP-parallel pass each over the flat arena (f32 and f64). Each element
+// CPU optimizer-arena update: Backend::sgd_step as one OpenMP-parallel pass
+// over the flat arena (f32 and f64); the ascent kernels are in
+// cpu_perturb.cpp. Each element
 // goes through the same sequence of roundings as the composed default in
 // core/backend_arena.cpp, so both give the same bits.
 #include "core/cpu/cpu_backend_impl.h"
+#include "core/cpu/cpu_arena_util.h"
 #include "core/cpu/cpu_kernel_util.h"
 
-// A fused multiply-add would skip a rounding the composed default performs and
-// break bit-equality with it (and with the CUDA kernels, which use explicit
-// round-to-nearest intrinsics). ISO C++ mode (-std=c++17) already means no
-// contraction on GCC, but a GNU-mode or -ffp-contract=fast build would
-// contract; these pragmas pin it off for every function below.
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+// FMA contraction is off for this file: see cpu_arena_util.h.
 
 namespace basin::cpu {
 
@@ -33,6 +26,13 @@ struct SgdArena {
   bool decay;  // weight_decay != 0 as a double, as the composed default decides
   bool nesterov;
 };
+
+// w -= e: undoes a perturbation (w - e, the same rounding as sgd_step_pass's first operation).
+template <class T>
+void restore_pass(T* w, const T* e, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) w[i] = w[i] - e[i];
+}
 
 template <class T>
 void sgd_step_pass(const SgdArena<T> a) {
@@ -57,49 +57,6 @@ void sgd_step_pass(const SgdArena<T> a) {
   }
 }
 
-template <class T>
-struct PerturbArena {
-  T* w;
-  T* e;
-  const T* g;
-  const T* s;  // nullptr: s = 1
-  const T* h;  // nullptr: h = 0
-  int64_t n;
-  T a, b;
-  bool apply;
-};
-
-template <class T>
-void perturb_pass(const PerturbArena<T> p) {
-#pragma omp parallel for schedule(static) if (p.n >= kParallelGrain)
-  for (int64_t i = 0; i < p.n; ++i) {
-    T e = p.g[i] * p.a;
-    if (p.s) {
-      e = e * p.s[i];
-      e = e * p.s[i];
-    }
-    if (p.h) {
-      const T bh = p.h[i] * p.b;
-      e = e + bh;
-    }
-    p.e[i] = e;
-    if (p.apply) p.w[i] = p.w[i] + e;
-  }
-}
-
-// Every arena operand shares w's layout: same element count and dtype, contiguous.
-void check_arena_operand(const char* op, const Tensor& t, const Tensor& w, const char* operand) {
-  if (!t.defined()) return;
-  check_contiguous(op, t);
-  check_dtype(t, w.dtype(), op, operand);
-  check_numel(t, w.numel(), op, operand);
-}
-
-template <class T>
-T* data_or_null(const Tensor& t) {
-  return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr;
-}
-
 }  // namespace
 
 void CpuBackend::sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& decay_mask,
@@ -115,9 +72,14 @@ void CpuBackend::sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& d
                 " needs a momentum buffer");
     check_arena_operand("sgd_step", m, w, "momentum buffer");
   }
+  check_skip_flag("sgd_step", p.skip, w);
   if (w.numel() == 0) return;
   dispatch_floating(w.dtype(), "sgd_step", [&](auto tag) {
     using T = decltype(tag);
+    if (skip_flag_set<T>(p.skip)) {  // skipped on the device: only undo the perturbation
+      if (e.defined()) restore_pass<T>(static_cast<T*>(w.raw_data()), e.data<T>(), w.numel());
+      return;
+    }
     SgdArena<T> a;
     a.w = static_cast<T*>(w.raw_data());
     a.g = data_or_null<const T>(g);
@@ -131,32 +93,6 @@ void CpuBackend::sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& d
     a.decay = p.weight_decay != 0.0;
     a.nesterov = p.nesterov;
     sgd_step_pass<T>(a);
-  });
-}
-
-void CpuBackend::perturb(Tensor& w, Tensor& e, const Tensor& g, const Tensor& s, double a,
-                         const Tensor& h, double b, bool apply) {
-  BASIN_CHECK(w.defined() && e.defined() && g.defined(),
-              "cpu backend perturb: w, e and g must be defined");
-  check_contiguous("perturb", w);
-  check_arena_operand("perturb", e, w, "perturbation e");
-  check_arena_operand("perturb", g, w, "gradients");
-  check_arena_operand("perturb", s, w, "scale s");
-  check_arena_operand("perturb", h, w, "direction h");
-  if (w.numel() == 0) return;
-  dispatch_floating(w.dtype(), "perturb", [&](auto tag) {
-    using T = decltype(tag);
-    PerturbArena<T> q;
-    q.w = static_cast<T*>(w.raw_data());
-    q.e = static_cast<T*>(e.raw_data());
-    q.g = data_or_null<const T>(g);
-    q.s = data_or_null<const T>(s);
-    q.h = data_or_null<const T>(h);
-    q.n = w.numel();
-    q.a = static_cast<T>(a);
-    q.b = static_cast<T>(b);
-    q.apply = apply;
-    perturb_pass<T>(q);
   });
 }
 
