@@ -31,11 +31,22 @@ std::string ConfigGroup::member_label(const RunLog& run) const {
 
 std::vector<ConfigGroup> group_runs(const std::vector<RunLog>& runs, const std::vector<std::string>& group_over) {
   const std::set<std::string> over(group_over.begin(), group_over.end());
+  // Only flags that every run records define a configuration: a flag added to
+  // the trainer after a run was made is missing from that run's log, and the run
+  // trained with its default (runs of one study made before and after
+  // `--method` was added are the same configuration).
+  std::map<std::string, size_t> recorded_by;
+  size_t with_flags = 0;
+  for (const RunLog& run : runs) {
+    if (run.flags.empty()) continue;
+    ++with_flags;
+    for (const auto& [flag, value] : run.flags) ++recorded_by[flag];
+  }
   std::vector<ConfigGroup> groups;
   for (size_t i = 0; i < runs.size(); ++i) {
     std::map<std::string, std::string> key;
     for (const auto& [flag, value] : runs[i].flags)
-      if (!over.count(flag) && !not_configuration().count(flag)) key[flag] = value;
+      if (!over.count(flag) && !not_configuration().count(flag) && recorded_by[flag] == with_flags) key[flag] = value;
     // A run without recorded flags cannot be matched with others: its own group.
     if (runs[i].flags.empty()) key["(run)"] = runs[i].dir;
     auto it = std::find_if(groups.begin(), groups.end(), [&](const ConfigGroup& g) { return g.key == key; });

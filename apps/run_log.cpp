@@ -2,6 +2,7 @@
 #include "apps/run_log.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cmath>
 #include <filesystem>
@@ -44,10 +45,21 @@ void truncate_from(LogTable& t, const std::string& key, double from) {
   t.rows = keep;
 }
 
+// A run's flags as text. Numbers and booleans count too: runs that differ only in
+// --kappa 0 and 0.3 are different configurations (%.15g prints 0.4 as "0.4").
 std::map<std::string, std::string> string_members(const json::Value& object) {
   std::map<std::string, std::string> out;
-  for (const auto& [key, value] : object.members())
-    if (value.is_string()) out[key] = value.as_string();
+  for (const auto& [key, value] : object.members()) {
+    if (value.is_string()) {
+      out[key] = value.as_string();
+    } else if (value.is_bool()) {
+      out[key] = value.as_bool() ? "true" : "false";
+    } else if (value.is_number()) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.15g", value.as_double());
+      out[key] = text;
+    }
+  }
   return out;
 }
 

@@ -262,6 +262,49 @@ TEST_CASE("apps: report groups runs that differ only in the seed, and nothing el
   CHECK(group_runs(runs, {"seed", "optimizer"}).size() == 2);
 }
 
+// The trainer writes numeric and boolean flags as JSON numbers and booleans
+// (`"kappa":0.3`, `"project":false`): they define the configuration as much as
+// the string ones. (They were once dropped, which merged an ablation over kappa
+// into one curve.)
+TEST_CASE("apps: report tells configurations apart by numeric and boolean flags") {
+  TempDir tmp("basin-report");
+  std::vector<RunLog> runs;
+  const char* const variants[] = {"\"kappa\":0,\"project\":true", "\"kappa\":0.3,\"project\":true",
+                                  "\"kappa\":0.3,\"project\":false"};
+  for (int v = 0; v < 3; ++v)
+    for (int seed = 0; seed < 2; ++seed) {
+      const std::string dir = tmp.file("v" + std::to_string(v) + "s" + std::to_string(seed));
+      std::filesystem::create_directories(dir);
+      std::ofstream(dir + "/run.jsonl") << "{\"type\":\"start\",\"flags\":{\"optimizer\":\"ncsam\",\"seed\":" << seed
+                                        << ",\"epochs\":1," << variants[v] << "}}\n"
+                                        << "{\"type\":\"epoch\",\"epoch\":1,\"test_acc\":0.5}\n";
+      runs.push_back(read_run(dir));
+    }
+  CHECK(runs[1].flags.at("kappa") == "0");
+  CHECK(runs[2].flags.at("kappa") == "0.3");
+  CHECK(runs[5].flags.at("project") == "false");
+  const std::vector<ConfigGroup> g = group_runs(runs, {"seed"});
+  REQUIRE(g.size() == 3);
+  CHECK(g[0].runs == std::vector<size_t>{0, 1});
+  CHECK(g[0].label == "kappa=0, project=true");
+  CHECK(g[1].label == "kappa=0.3, project=true");
+  CHECK(g[2].label == "kappa=0.3, project=false");
+  CHECK(g[2].member_label(runs[5]) == "seed=1");
+
+  // A run logged before the trainer had --project (no such flag in its log)
+  // joins the configuration that differs from it in nothing else. The price:
+  // in this set --project no longer tells the kappa=0.3 runs apart.
+  const std::string old_dir = tmp.file("older");
+  std::filesystem::create_directories(old_dir);
+  std::ofstream(old_dir + "/run.jsonl") << "{\"type\":\"start\",\"flags\":{\"optimizer\":\"ncsam\",\"seed\":2,"
+                                           "\"epochs\":1,\"kappa\":0}}\n{\"type\":\"epoch\",\"epoch\":1,\"test_acc\":0.5}\n";
+  runs.push_back(read_run(old_dir));
+  const std::vector<ConfigGroup> with_old = group_runs(runs, {"seed"});
+  REQUIRE(with_old.size() == 2);
+  CHECK(with_old[0].runs == std::vector<size_t>{0, 1, 6});
+  CHECK(with_old[1].runs == std::vector<size_t>{2, 3, 4, 5});
+}
+
 TEST_CASE("apps: report draws and marks runs that diverged or did not finish") {
   TempDir tmp("basin-report");
   std::mt19937 rng(8);
