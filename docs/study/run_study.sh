@@ -35,8 +35,8 @@ ABL=(--noise sym:0.4 --optimizer ncsam --seed 0 "${COMMON[@]}")
 "$BASIN" sweep --out "$OUT/ablation-target" --grid ncsam-target=observed --r-flip 0.4 "${ABL[@]}"
 "$BASIN" sweep --out "$OUT/ablation-project" --grid project=false --r-flip 0.4 "${ABL[@]}"
 
-# IDO (issue 12) on the same settings and seeds: stage 1 is the grid's 30-epoch run of the same
-# optimizer (bit for bit), the base model is taken at the label wave, then 10 stage-2 epochs
+# IDO (issue 12) on the same settings and seeds: stage 1 is the grid's 30-epoch recipe of the same
+# optimizer and seed, the base model is taken at the label wave, then 10 stage-2 epochs
 # (weak + strong view, RandAugment magnitude 5). IDO + NCSAM runs NCSAM in both stages.
 for seeds in 0 0,1,2; do
   "$BASIN" sweep --out "$OUT/ido-sym"  --grid seed=$seeds --grid optimizer=sgd,ncsam --grid method=ido --noise sym:0.4  --r-flip 0.4 "${COMMON[@]}"
