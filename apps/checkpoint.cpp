@@ -1,6 +1,7 @@
 // Training checkpoints; see checkpoint.h.
 #include "apps/checkpoint.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -21,9 +22,23 @@ const std::string& Checkpoint::meta(const std::string& key) const {
 int64_t Checkpoint::meta_i64(const std::string& key) const {
   const std::string& v = meta(key);
   char* end = nullptr;
+  errno = 0;
   const long long x = std::strtoll(v.c_str(), &end, 10);
-  BASIN_CHECK(!v.empty() && *end == '\0', "checkpoint '", path, "': metadata '", key,
-              "' should be an integer, got '", v, "'");
+  // strtoll clamps an out-of-range value to LLONG_MAX/MIN and says so only in errno.
+  BASIN_CHECK(!v.empty() && *end == '\0' && errno != ERANGE, "checkpoint '", path, "': metadata '", key,
+              "' should be a 64-bit integer, got '", v, "'");
+  return x;
+}
+
+uint64_t Checkpoint::meta_u64(const std::string& key) const {
+  const std::string& v = meta(key);
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+  // strtoull accepts leading blanks and a '-' (wrapping the value): generator
+  // states are written as plain digits, so anything else is damage.
+  BASIN_CHECK(!v.empty() && v[0] >= '0' && v[0] <= '9' && *end == '\0' && errno != ERANGE, "checkpoint '", path,
+              "': metadata '", key, "' should be an unsigned 64-bit integer, got '", v, "'");
   return x;
 }
 

@@ -4,6 +4,7 @@
 // trainer's position, generator states, normalisation constants and the run's
 // flags. Written to a temporary file and renamed (core/safetensors).
 #pragma once
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,7 +25,10 @@ struct Checkpoint {
 
   // Metadata value; throws naming the file and the key when absent.
   const std::string& meta(const std::string& key) const;
+  // Typed metadata; each throws naming the file, the key and the text when it
+  // is not exactly one number in range.
   int64_t meta_i64(const std::string& key) const;
+  uint64_t meta_u64(const std::string& key) const;
   double meta_f64(const std::string& key) const;
   bool has_meta(const std::string& key) const { return metadata.count(key) != 0; }
   // The tensor named `name`; throws naming the file when absent.

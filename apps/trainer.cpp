@@ -471,8 +471,7 @@ void TrainingRun::restore() {
   const std::vector<int64_t> saved_noisy = ck.tensor("trainer.noisy_labels").to_vector<int64_t>();
   BASIN_CHECK(saved_noisy == noise_.noisy.to_vector<int64_t>(), "cannot resume from '", ck.path,
               "': its noisy training labels differ from the ones this run derives (different data files?)");
-  augment_gen_.set_state(static_cast<uint64_t>(std::stoull(ck.meta("augment_seed"))),
-                         static_cast<uint64_t>(std::stoull(ck.meta("augment_offset"))));
+  augment_gen_.set_state(ck.meta_u64("augment_seed"), ck.meta_u64("augment_offset"));
   start_epoch_ = ck.meta_i64("epoch");
   global_step_ = ck.meta_i64("step");
   summary_.best_test_accuracy = ck.meta_f64("best_test_accuracy");

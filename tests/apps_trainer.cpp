@@ -225,6 +225,43 @@ TEST_CASE("apps: checkpoints are complete files; a corrupt or mismatched one is 
   fs::remove_all(dir);
 }
 
+// Found reading the resume path for the checkpoint fuzz target: the augment
+// generator's state was parsed with std::stoull, so a damaged value escaped as
+// std::invalid_argument("stoull"), naming neither the file nor the key.
+TEST_CASE("apps: damaged numeric checkpoint metadata is refused naming the file, the key and the text") {
+  Checkpoint ck;
+  ck.path = "/runs/a/checkpoint.safetensors";
+  ck.metadata = {{"augment_seed", "18446744073709551615"}, {"augment_offset", "128"}, {"step", "-3"},
+                 {"epoch", "9223372036854775807"}};
+  CHECK(ck.meta_u64("augment_seed") == 18446744073709551615ull);
+  CHECK(ck.meta_u64("augment_offset") == 128);
+  CHECK(ck.meta_i64("step") == -3);
+  CHECK(ck.meta_i64("epoch") == 9223372036854775807ll);
+  const auto error_of_meta = [&](const std::string& key, const std::string& value, bool is_unsigned) {
+    ck.metadata[key] = value;
+    try {
+      if (is_unsigned) ck.meta_u64(key);
+      else ck.meta_i64(key);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  // Not a number, a sign, blanks, trailing bytes, one past the range, empty.
+  for (const std::string bad : {"x3", "-1", " 3", "+3", "3 ", "18446744073709551616", ""}) {
+    const std::string err = error_of_meta("augment_seed", bad, true);
+    CAPTURE(bad);
+    CHECK(err.find(ck.path) != std::string::npos);
+    CHECK(err.find("'augment_seed'") != std::string::npos);
+    CHECK(err.find("'" + bad + "'") != std::string::npos);
+  }
+  for (const std::string bad : {"9223372036854775808", "-9223372036854775809", "4x"}) {
+    const std::string err = error_of_meta("step", bad, false);
+    CAPTURE(bad);
+    CHECK(err.find("'step' should be a 64-bit integer, got '" + bad + "'") != std::string::npos);
+  }
+}
+
 TEST_CASE("apps: basin train --resume DIR restores the run's flags and finishes it") {
   if (!have_fashion_mnist()) {
     MESSAGE("SKIPPED: Fashion-MNIST not found in ", data::kFashionMnistDir);

@@ -80,7 +80,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ck.meta_i64("step");
     ck.meta_i64("best_epoch");
     ck.meta_i64("skipped_steps");
+    ck.meta_u64("augment_seed");
+    ck.meta_u64("augment_offset");
     ck.meta_f64("best_test_accuracy");
+    ck.meta_f64("last_test_accuracy");
     basin::apps::split_doubles(ck.meta("normalization.mean"), "normalization.mean");
   });
   return 0;

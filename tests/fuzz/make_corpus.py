@@ -151,6 +151,20 @@ def checkpoint(build_dir):
     subprocess.run([binary], env=dict(os.environ, BASIN_FUZZ_WRITE_SEED=out), check=True)
 
 
+def checkpoint_regressions():
+    """The checkpoint seed with its augment generator state damaged (found while
+    reading the resume path: it was parsed with std::stoull, whose exception
+    named neither the file nor the key)."""
+    with open(os.path.join(ROOT, "checkpoint", "casam_resnet20"), "rb") as f:
+        raw = f.read()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + length])
+    header["__metadata__"]["augment_seed"] = "3x"
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    put("checkpoint", "regress_augment_seed_text", struct.pack("<Q", len(text)) + text + raw[8 + length:])
+
+
 if __name__ == "__main__":
     cifar()
     idx()
@@ -162,3 +176,4 @@ if __name__ == "__main__":
     flags()
     if len(sys.argv) > 1:
         checkpoint(sys.argv[1])
+    checkpoint_regressions()
