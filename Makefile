@@ -12,6 +12,7 @@
 #                  SANITIZE_SUITES="core data optim" limits the suites (CI)
 #   make fuzz SECONDS=N [RUNS=M] [TARGETS="json idx"]   run the fuzz targets
 #   make check-kill [KILLS=50]   SIGKILL a small run at random moments, resume, compare bits
+#   make check-tsan  ThreadSanitizer probe of the OpenMP gemm/conv/pool kernels (clang, libomp, Archer)
 #   make clean
 BUILD  ?= build
 JOBS   ?= $(shell nproc)
@@ -23,7 +24,7 @@ CMAKE_FLAGS += -DBASIN_CUDA_ARCHS=$(CUDA_ARCHS)
 endif
 
 .PHONY: all build build-basin configure deps demo test bench check-reference check-portable check-report \
-        check-aarch64 sanitize sanitize-build fuzz check-kill clean
+        check-aarch64 sanitize sanitize-build fuzz check-kill check-tsan clean
 
 all: build
 
@@ -113,9 +114,14 @@ sanitize: sanitize-build
 fuzz: sanitize-build
 	@bash tests/fuzz/run.sh $(SANITIZE_BUILD) $(SECONDS) $(RUNS) $(TARGETS)
 
+# Four files and a driver, about a minute (docs/reliability.md, "ThreadSanitizer").
+check-tsan:
+	@bash cmake/deps.sh --fuzz
+	@bash tests/reliability/tsan_kernels.sh build-tsan 4
+
 KILLS ?= 50
 check-kill: deps build-basin
 	@bash tests/reliability/kill_test.sh $(BUILD) $(KILLS)
 
 clean:
-	rm -rf $(BUILD) $(BUILD).configure.log $(SANITIZE_BUILD) $(SANITIZE_BUILD).configure.log
+	rm -rf $(BUILD) $(BUILD).configure.log $(SANITIZE_BUILD) $(SANITIZE_BUILD).configure.log build-tsan
