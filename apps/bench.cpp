@@ -35,6 +35,7 @@
 #endif
 
 #if __has_include("optim/factory.h")
+#include "optim/captured_step.h"
 #include "optim/factory.h"
 #define BASIN_BENCH_HAS_OPTIM 1
 #else
@@ -151,8 +152,10 @@ Timing summarize(std::vector<double> ms) {
 class StepRunner {
  public:
   StepRunner(nn::ResNet& model, const Tensor& x, const Tensor& y, const std::string& optimizer,
-             Device device)
+             Device device, bool cuda_graph)
       : model_(model), x_(x), y_(y), optimizer_(optimizer) {
+    BASIN_CHECK(!cuda_graph || optimizer_ != "none",
+                "basin bench: --cuda-graph captures an optimizer step; give --optimizer sgd, sam, asam or ncsam");
     if (optimizer_ == "none") return;
 #if BASIN_BENCH_HAS_OPTIM
     flat_ = optim::bind(model_, device);
@@ -163,7 +166,11 @@ class StepRunner {
     config.steps_per_epoch = 1;
     config.warmup_epochs = 0;  // NCSAM/CA-SAM: no plain-SGD warm-up, time the real step
     opt_ = optim::make_optimizer(config, flat_);
+    // Warm-up step, then capture (the untimed --warmup steps when it is >= 2), then replays.
+    if (cuda_graph)
+      captured_ = std::make_unique<optim::CapturedStep>(*opt_, [this](const Tensor& x) { return model_.forward(x); });
 #else
+    (void)cuda_graph;
     (void)device;
     fail(cat("basin bench: --optimizer ", optimizer_,
              " needs optim/, which this build does not have yet; use --optimizer none"));
@@ -182,7 +189,10 @@ class StepRunner {
       in.progress = 0.5;
       in.observe = false;
       in.read_back = false;
-      opt_->step([&](optim::Pass) { return model_.forward(x_); }, in);
+      if (captured_)
+        captured_->step(x_, in);
+      else
+        opt_->step([&](optim::Pass) { return model_.forward(x_); }, in);
       return;
     }
 #endif
@@ -210,6 +220,7 @@ class StepRunner {
 #if BASIN_BENCH_HAS_OPTIM
   optim::FlatParams flat_;
   std::unique_ptr<optim::Optimizer> opt_;
+  std::unique_ptr<optim::CapturedStep> captured_;  // after opt_: destroyed first
 #endif
 };
 
@@ -322,6 +333,8 @@ int bench_main(int argc, char** argv) {
   flags.add("device", "cpu", "cpu or cuda[:i]");
   flags.add_bool("tf32", "CUDA: TF32 tensor-core math for f32 GEMM and convolution (default: full f32)");
   flags.add_bool("deterministic", "CUDA: deterministic cuDNN algorithms (the CPU always is)");
+  flags.add_bool("cuda-graph", "CUDA: capture the optimizer step as a CUDA graph after one warm-up step and "
+                 "replay it (off by default until verified on a GPU; --device cpu refuses it)");
   flags.add("optimizer", "none", "none (forward+backward only), sgd, sam, asam or ncsam");
   flags.add("classes", "10", "number of classes");
   flags.add("size", "32", "input height and width");
@@ -365,7 +378,10 @@ int bench_main(int argc, char** argv) {
   for (auto& v : labels) v = gen.randint(classes);
   const Tensor y = from_vector<int64_t>(labels, {batch}, device);
 
-  StepRunner runner(*model, x, y, optimizer, device);
+  const bool cuda_graph = flags.on("cuda-graph");
+  BASIN_CHECK(!cuda_graph || device.is_cuda(), "basin bench: --cuda-graph captures GPU work as a CUDA graph; "
+              "it needs --device cuda (this run is on ", device.str(), ")");
+  StepRunner runner(*model, x, y, optimizer, device, cuda_graph);
   using Clock = std::chrono::steady_clock;
   Backend& backend = backend_for(device);
   for (int64_t i = 0; i < warmup; ++i) runner.run(i);
@@ -398,7 +414,8 @@ int bench_main(int argc, char** argv) {
   const double peak_rss = peak_rss_mib();
   const double peak_device = device_peak_mib(device);
   const double peak_mib = device.is_cpu() ? peak_rss : peak_device;
-  const std::string what = optimizer == "none" ? "fwd+bwd" : "fwd+bwd+" + optimizer;
+  const std::string what =
+      (optimizer == "none" ? "fwd+bwd" : "fwd+bwd+" + optimizer) + (cuda_graph ? " graph" : "");
   const std::string name = device_name(device);
   const auto number_or_null = [](double v) { return v < 0 ? std::string("null") : std::to_string(v); };
 
@@ -419,14 +436,14 @@ int bench_main(int argc, char** argv) {
       "\"min_ms\":%.3f,\"images_per_s\":%.2f,\"peak_rss_mib\":%s,\"loss\":%.6f,"
       "\"device_name\":%s,\"peak_device_mib\":%s,\"tf32\":%s,\"deterministic\":%s,"
       "\"isa\":\"%s\",\"conv_gflop_per_step\":%.3f,\"device_to_host_reads_per_step\":%.2f,\"step_ms\":[%s],"
-      "\"step_cpu_ms\":[%s]}\n",
+      "\"step_cpu_ms\":[%s],\"cuda_graph\":%s}\n",
       model_name.c_str(), static_cast<long long>(batch), static_cast<long long>(threads),
       device.str().c_str(), what.c_str(), static_cast<long long>(steps),
       static_cast<long long>(warmup), t.mean_ms, t.median_ms, t.min_ms, images_per_s,
       number_or_null(peak_rss).c_str(), loss, json_string(name).c_str(),
       number_or_null(peak_device).c_str(), tf32 ? "true" : "false", deterministic ? "true" : "false",
       cpu::isa_name(), conv_gflop_per_step(*model, batch, size), reads_per_step, step_list.c_str(),
-      cpu_list.c_str());
+      cpu_list.c_str(), cuda_graph ? "true" : "false");
 
   if (flags.on("breakdown")) print_kernel_breakdown(*model, batch, size, device, t.mean_ms);
   return 0;

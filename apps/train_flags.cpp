@@ -42,7 +42,7 @@ std::string model_list() {
 const std::set<std::string>& may_change_on_resume() {
   static const std::set<std::string> names = {
       "out",     "resume",      "stop-after", "quiet",     "overwrite",       "epochs",     "device",
-      "threads", "deterministic", "log-every", "dump-step", "eval-every", "eval-batch-size", "test-limit"};
+      "threads", "deterministic", "cuda-graph", "log-every", "dump-step", "eval-every", "eval-batch-size", "test-limit"};
   return names;
 }
 
@@ -111,6 +111,9 @@ void declare_train_flags(Flags& f) {
   f.add("threads", "0", "OpenMP threads on the CPU (0: OMP_NUM_THREADS, else all cores)");
   f.add_bool("deterministic", "bit-for-bit repeatable runs: on a GPU, deterministic cuDNN algorithms and "
              "atomic-free reductions; the CPU is always deterministic (accepted, no effect)");
+  f.add_bool("cuda-graph", "CUDA: capture each plain step (SGD, SAM, ASAM, NCSAM; not CA-SAM or IDO's stage 2) "
+             "as a CUDA graph after one warm-up step and replay it; logging, dump and epoch-end steps run "
+             "uncaptured. Off by default until verified on a GPU; refused with --device cpu");
   f.section("output");
   f.add("out", "", "run directory (run.jsonl, checkpoint, summary.json); default runs/<date-time>");
   f.add("resume", "", "continue the run in this directory (or from this checkpoint file)");
@@ -208,6 +211,10 @@ TrainConfig train_config_from_flags(const Flags& f) {
   Device::parse(c.device);
   c.threads = static_cast<int>(f.i64("threads"));
   c.deterministic = f.on("deterministic");
+  c.cuda_graph = f.on("cuda-graph");
+  BASIN_CHECK(!c.cuda_graph || Device::parse(c.device).is_cuda(),
+              "flag --cuda-graph: captures GPU work as a CUDA graph, so it needs --device cuda; this run is on ",
+              c.device, " (drop --cuda-graph)");
   BASIN_CHECK(c.threads >= 0, "flag --threads: must be >= 0, got ", c.threads);
   c.resume = f.str("resume");
   c.out_dir = f.str("out");

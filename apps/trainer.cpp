@@ -36,6 +36,7 @@
 #include "data/noise.h"
 #include "nn/models.h"
 #include "nn/state_dict.h"
+#include "optim/captured_step.h"
 #include "optim/factory.h"
 
 #if defined(BASIN_HAS_CUDA)
@@ -317,6 +318,7 @@ class TrainingRun {
   optim::FlatParams flat_;
   std::unique_ptr<optim::SampleTracker> tracker_;
   std::unique_ptr<optim::Optimizer> opt_;
+  std::unique_ptr<optim::CapturedStep> captured_;  // --cuda-graph: stage 1's plain steps (reset with opt_)
   Generator augment_gen_;
   AugmentSpec train_spec_, eval_spec_;
   std::unique_ptr<JsonLog> log_;
@@ -441,6 +443,8 @@ void TrainingRun::build() {
   flat_ = optim::bind(*model_, device_, optim::bind_options(oc_));
   tracker_ = std::make_unique<optim::SampleTracker>(train_.size(), device_, oc_.ema_beta);
   opt_ = optim::make_optimizer(oc_, flat_, tracker_.get());
+  if (cfg_.cuda_graph)  // refuses the CPU and CA-SAM with the reason
+    captured_ = std::make_unique<optim::CapturedStep>(*opt_, [this](const Tensor& x) { return model_->forward(x); });
   augment_gen_ = Generator(derive_seed(cfg_.seed, 3));
   train_spec_ = cfg_.augment ? data::train_augment_spec(train_) : data::eval_augment_spec(train_);
   if (cfg_.ido.enabled) {
@@ -656,7 +660,7 @@ bool TrainingRun::train_step(const data::Batch& batch, int64_t epoch, EpochStats
   in.read_back = log_this || epoch_end || !in.dump_path.empty();
   pending_batches_.push_back({batch.noisy_labels, batch.clean_labels, global_step_, epoch, batch.size()});
   try {
-    optim::StepResult r = opt_->step(closure, in);
+    optim::StepResult r = captured_ && !two_views ? captured_->step(x, in) : opt_->step(closure, in);
     if (in.read_back) {
       std::vector<optim::StepResult> resolved = opt_->take_resolved_earlier();
       resolved.push_back(std::move(r));
@@ -798,6 +802,7 @@ void TrainingRun::make_stage2_optimizer(std::shared_ptr<optim::IdoLoss> loss) {
   optim::OptimConfig stage2 = oc_;
   stage2.epochs = cfg_.ido.stage2_epochs;
   stage2.seed = derive_seed(cfg_.seed, 5);
+  captured_.reset();  // stage 2 takes two views per sample: its steps run uncaptured
   opt_ = optim::make_optimizer(stage2, flat_, tracker_.get());
   opt_->set_loss(std::move(loss));
 }

@@ -36,6 +36,7 @@ struct TrainConfig {
   std::string device = "cpu";
   int threads = 0;                  // OpenMP threads; 0: OpenMP's default
   bool deterministic = false;       // CUDA: deterministic cuDNN algorithms (the CPU always is)
+  bool cuda_graph = false;          // CUDA: plain steps captured as a CUDA graph and replayed (optim/captured_step.h)
   // output
   std::string out_dir = "runs/default";
   std::string resume;               // a run directory or checkpoint file; "" = fresh run

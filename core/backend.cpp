@@ -39,6 +39,17 @@ Backend& backend_for(Device device) {
 Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }
 
 namespace {
+[[noreturn]] void no_capture(const Backend& backend) {
+  fail(cat("the ", backend.name(), " backend cannot capture a step as a CUDA graph (--cuda-graph): "
+           "capture needs the CUDA backend and a CUDA device"));
+}
+}  // namespace
+
+void Backend::record_allocations() { no_capture(*this); }
+void Backend::begin_capture() { no_capture(*this); }
+std::unique_ptr<CapturedWork> Backend::end_capture() { no_capture(*this); }
+
+namespace {
 std::atomic<uint64_t>& read_counter() {
   static std::atomic<uint64_t> reads{0};
   return reads;

@@ -13,6 +13,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/tensor.h"
@@ -79,6 +80,10 @@ struct SgdStepParams {
   // optim/optimizer.cpp): when its value is non-zero or NaN the step is
   // skipped on the device: w is only restored (w -= e) and m is untouched.
   Tensor skip;
+  // Optional 0-d f64 tensor on w's device holding the learning rate: when
+  // defined, the kernel reads lr there instead of the field, so a captured
+  // step (a CUDA graph, optim/captured_step.h) learns each replay's value.
+  Tensor lr_value;
 };
 
 // The named SAM-family ascent kernels (docs/optimizers.md, "The step on the
@@ -98,6 +103,15 @@ struct NcsamPerturbParams {
   int sign = 1;             // +1 or -1: sign of the compensation term
   bool normalized = false;  // compensation rho s(t) g* / (|g*| + eps) instead of s(t) g*
   bool project = true;      // project e onto |e| <= rho
+  Tensor s_t_value;         // optional 0-d f64 on w's device: s(t) read there (see SgdStepParams::lr_value)
+};
+
+// A captured sequence of device work (a CUDA graph) that replays as one
+// launch; the memory it uses stays reserved until it is destroyed.
+class CapturedWork {
+ public:
+  virtual ~CapturedWork() = default;
+  virtual void replay() = 0;
 };
 
 class Backend {
@@ -224,6 +238,9 @@ class Backend {
   // u2 = uniform_f64(v2, v3) of philox4x32(seed, offset + i), computed in double
   virtual void fill_normal(Tensor& out, uint64_t seed, uint64_t offset, double mean,
                            double std) = 0;
+  // fill_uniform with the counter offset read on the device from an i64 0-d
+  // tensor (a captured step's Philox offset changes per replay; the launch does not).
+  virtual void fill_uniform_at(Tensor& out, uint64_t seed, const Tensor& offset, double lo, double hi) = 0;
 
   // --- optimizer arena: one fused pass over a whole flat parameter arena ---
   // The defaults compose the elementwise kernels above (several passes);
@@ -271,6 +288,21 @@ class Backend {
   // philox4x32(seed, offset + i): y0 = v[0] % (H - side + 1), x0 = v[1] % (W - side + 1).
   // Requires 0 < side <= min(H, W).
   virtual void cutout(Tensor& x, int64_t side, uint64_t seed, uint64_t offset) = 0;
+
+  // --- graph capture (docs/optimizers.md, "Captured steps") ---
+  // The defaults refuse with an Error saying capture needs the CUDA backend.
+  // record_allocations: the next work (a warm-up step) runs eagerly while the
+  // allocator notes the temporaries it needs at once, per size. begin_capture:
+  // sets that memory aside as the capture's private pool and starts capturing
+  // the stream: from then on no work runs, allocations come from the pool (a
+  // missing block, a host synchronisation or a transfer to the host is an
+  // Error), until end_capture returns the work, ready to replay, or
+  // abort_capture drops it.
+  virtual bool can_capture() const { return false; }
+  virtual void record_allocations();
+  virtual void begin_capture();
+  virtual std::unique_ptr<CapturedWork> end_capture();
+  virtual void abort_capture() {}
 };
 
 // The backend for a device; throws basin::Error when that device type has no

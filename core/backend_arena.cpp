@@ -36,7 +36,8 @@ void Backend::sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& deca
     }
   }
   Tensor scaled = empty(w.shape(), w.dtype(), w.device());
-  binary_scalar(BinaryOp::Mul, step, p.lr, scaled);
+  // The composed default reads a device learning rate back too.
+  binary_scalar(BinaryOp::Mul, step, p.lr_value.defined() ? p.lr_value.item() : p.lr, scaled);
   binary(BinaryOp::Sub, w, scaled, w);
 }
 

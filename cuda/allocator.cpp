@@ -42,6 +42,25 @@ DevicePool* const g_pools = new DevicePool[kMaxDevices];
 
 DevicePool& pool_for(int device) { return g_pools[device]; }
 
+// A captured graph's memory (see allocator.h).
+struct PrivatePool {
+  int device = 0;
+  std::map<size_t, std::vector<void*>> free_blocks;
+  std::unordered_map<void*, size_t> live;
+  std::vector<std::pair<void*, size_t>> held;  // ordinary blocks freed while the pool was active
+  size_t bytes = 0;
+};
+// What the warm-up step allocated: per class, blocks live now and at most.
+struct Recording {
+  bool on = false;
+  std::unordered_map<void*, size_t> live;
+  std::map<size_t, size_t> now, peak;
+};
+std::map<int, PrivatePool>& g_private = *new std::map<int, PrivatePool>;
+Recording& g_recording = *new Recording;
+int g_active_pool = -1;
+int g_next_pool = 1;
+
 void release_cached(DevicePool& pool) {
   for (auto& [size, blocks] : pool.free_blocks) {
     for (void* p : blocks) {
@@ -58,6 +77,18 @@ void* device_allocate(size_t nbytes) {
   DeviceContext& ctx = context();
   const size_t size = size_class(nbytes);
   std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_active_pool >= 0) {  // capturing: the pool reserved from the warm-up, never cudaMalloc
+    PrivatePool& pp = g_private.at(g_active_pool);
+    auto it = pp.free_blocks.find(size);
+    if (it == pp.free_blocks.end() || it->second.empty())
+      fail(cat("CUDA graph capture: the captured step needs one more block of ", size,
+               " bytes than its warm-up step had live at once; a captured step must allocate as its "
+               "warm-up did (same method phase, same shapes)"));
+    void* ptr = it->second.back();
+    it->second.pop_back();
+    pp.live[ptr] = size;
+    return ptr;
+  }
   DevicePool& pool = pool_for(ctx.device);
   auto it = pool.free_blocks.find(size);
   void* ptr = nullptr;
@@ -91,6 +122,12 @@ void* device_allocate(size_t nbytes) {
   pool.live[ptr] = size;
   pool.allocated += size;
   if (pool.allocated > pool.peak) pool.peak = pool.allocated;
+  if (g_recording.on) {
+    g_recording.live[ptr] = size;
+    size_t& now = ++g_recording.now[size];
+    size_t& peak = g_recording.peak[size];
+    if (now > peak) peak = now;
+  }
   return ptr;
 }
 
@@ -99,6 +136,15 @@ void device_free(void* ptr, size_t /*nbytes*/) {
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return;  // during shutdown: leak, never throw
   std::lock_guard<std::mutex> lock(g_mutex);
+  // A captured graph's block goes back to its pool, whether capturing or not.
+  for (auto& entry : g_private) {
+    PrivatePool& pp = entry.second;
+    auto it = pp.live.find(ptr);
+    if (it == pp.live.end()) continue;
+    pp.free_blocks[it->second].push_back(ptr);
+    pp.live.erase(it);
+    return;
+  }
   // The block may belong to another device than the current one.
   for (int d = 0; d < kMaxDevices; ++d) {
     DevicePool& pool = pool_for((device + d) % kMaxDevices);
@@ -107,10 +153,97 @@ void device_free(void* ptr, size_t /*nbytes*/) {
     const size_t size = it->second;
     pool.live.erase(it);
     pool.allocated -= size;
+    if (g_recording.on && g_recording.live.erase(ptr) > 0) --g_recording.now[size];
+    if (g_active_pool >= 0) {  // the graph being captured may read it: held until the graph goes
+      g_private.at(g_active_pool).held.emplace_back(ptr, size);
+      return;
+    }
     pool.free_blocks[size].push_back(ptr);
     pool.cached += size;
     return;
   }
+}
+
+void allocation_recording_start() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_recording = Recording();
+  g_recording.on = true;
+}
+
+int private_pool_create() {
+  DeviceContext& ctx = context();
+  std::lock_guard<std::mutex> lock(g_mutex);
+  BASIN_CHECK(g_recording.on, "CUDA graph capture: no warm-up step was recorded (allocation_recording_start)");
+  const std::map<size_t, size_t> peak = std::move(g_recording.peak);
+  g_recording = Recording();
+  DevicePool& pool = pool_for(ctx.device);
+  PrivatePool pp;
+  pp.device = ctx.device;
+  for (const auto& [size, count] : peak) {
+    std::vector<void*>& mine = pp.free_blocks[size];
+    std::vector<void*>& cached = pool.free_blocks[size];
+    for (size_t i = 0; i < count; ++i) {
+      void* ptr = nullptr;
+      if (!cached.empty()) {  // the warm-up's own temporaries, idle in the cache
+        ptr = cached.back();
+        cached.pop_back();
+        pool.cached -= size;
+      } else {
+        const cudaError_t err = cudaMalloc(&ptr, size);
+        ++pool.malloc_calls;
+        if (err != cudaSuccess) {
+          cudaGetLastError();
+          for (auto& [s, blocks] : pp.free_blocks) {  // back to the cache, then the error
+            for (void* p : blocks) pool.free_blocks[s].push_back(p);
+            pool.cached += s * blocks.size();
+          }
+          fail(cat("CUDA graph capture: reserving ", pp.bytes + size, " bytes for the captured step failed (",
+                   cudaGetErrorString(err), "); run without --cuda-graph"));
+        }
+      }
+      mine.push_back(ptr);
+      pp.bytes += size;
+    }
+  }
+  const int id = g_next_pool++;
+  g_private.emplace(id, std::move(pp));
+  return id;
+}
+
+void private_pool_activate(int id) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  BASIN_CHECK(id < 0 || g_private.count(id), "CUDA graph capture: no private pool ", id);
+  g_active_pool = id;
+}
+
+void private_pool_release(int id) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  auto found = g_private.find(id);
+  if (found == g_private.end()) return;
+  PrivatePool& pp = found->second;
+  DevicePool& pool = pool_for(pp.device);
+  for (const auto& [ptr, size] : pp.live) {  // still held by tensors: now ordinary blocks
+    pool.live[ptr] = size;
+    pool.allocated += size;
+  }
+  if (pool.allocated > pool.peak) pool.peak = pool.allocated;
+  for (auto& [size, blocks] : pp.free_blocks)
+    for (void* ptr : blocks) {
+      pool.free_blocks[size].push_back(ptr);
+      pool.cached += size;
+    }
+  for (const auto& [ptr, size] : pp.held) {
+    pool.free_blocks[size].push_back(ptr);
+    pool.cached += size;
+  }
+  if (g_active_pool == id) g_active_pool = -1;
+  g_private.erase(found);
+}
+
+size_t private_pool_bytes(int id) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  auto found = g_private.find(id);
+  return found == g_private.end() ? 0 : found->second.bytes;
 }
 
 static DevicePool& current_pool() { return pool_for(context().device); }

@@ -14,7 +14,10 @@ namespace {
 // last bits.
 __global__ void sgd_step_kernel(float* w, const float* g, float* m, const float* mask,
                                 const float* e, const float* skip, int64_t n, float lr,
-                                float momentum, float weight_decay, bool decay, bool nesterov) {
+                                const double* lr_value, float momentum, float weight_decay, bool decay,
+                                bool nesterov) {
+  // A captured step's learning rate lives in device memory (the same double, rounded once).
+  if (lr_value) lr = static_cast<float>(*lr_value);
   // The step's skip flag, read on the device: non-zero or NaN = only undo e.
   const bool skipped = skip && !(*skip == 0.0f);
   BASIN_GRID_STRIDE(i, n) {
@@ -59,6 +62,12 @@ float* arena_scalar(const Tensor& t, const char* op, const char* operand) {
   return data_ptr<float>(t);
 }
 
+const double* step_value(const Tensor& t, const char* op, const char* operand) {
+  if (!t.defined()) return nullptr;
+  BASIN_CHECK(t.dtype() == DType::F64 && t.numel() == 1, "cuda ", op, ": ", operand, " ", t.str(),
+              " must be an f64 tensor of one element");
+  return data_ptr<double>(t);
+}
 
 void CudaBackend::sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& decay_mask,
                            const Tensor& e, const SgdStepParams& p) {
@@ -73,10 +82,11 @@ void CudaBackend::sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& 
     mp = arena_operand(m, w, "sgd_step", "momentum buffer");
   }
   const float* skip = arena_scalar(p.skip, "sgd_step", "skip flag");
+  const double* lr_value = step_value(p.lr_value, "sgd_step", "learning rate value");
   const int64_t n = w.numel();
   if (n == 0) return;
   sgd_step_kernel<<<grid_for(n), kThreads, 0, stream()>>>(
-      wp, gp, mp, mask, ep, skip, n, static_cast<float>(p.lr), static_cast<float>(p.momentum),
+      wp, gp, mp, mask, ep, skip, n, static_cast<float>(p.lr), lr_value, static_cast<float>(p.momentum),
       static_cast<float>(p.weight_decay), p.weight_decay != 0.0, p.nesterov);
   check_launch("sgd_step_kernel");
 }

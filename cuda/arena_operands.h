@@ -8,5 +8,7 @@ namespace basin::cuda {
 float* arena_operand(const Tensor& t, const Tensor& w, const char* op, const char* operand);
 // A 0-d operand (squared norm, count, skip flag): one f32 element; undefined -> nullptr.
 float* arena_scalar(const Tensor& t, const char* op, const char* operand);
+// A per-step value of a captured step (lr, s(t)): an f64 tensor of one element; undefined -> nullptr.
+const double* step_value(const Tensor& t, const char* op, const char* operand);
 
 }  // namespace basin::cuda

@@ -43,6 +43,17 @@ Staging& staging_for(const DeviceContext& ctx) {
   return s;
 }
 
+// A transfer between host and device inside a captured step would replay
+// whatever the staging buffer holds then (or wait on the host): refused.
+void refuse_while_capturing(const DeviceContext& ctx, const char* what) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  CUDA_CHECK(cudaStreamIsCapturing(ctx.stream, &status));
+  if (status != cudaStreamCaptureStatusNone)
+    fail(cat("CUDA graph capture: a ", what, " copy inside the captured step; a captured step "
+             "moves no data between host and device (its batch and per-step values are copied "
+             "in before the launch)"));
+}
+
 }  // namespace
 
 void* CudaBackend::allocate(size_t nbytes) { return device_allocate(nbytes); }
@@ -51,6 +62,7 @@ void CudaBackend::deallocate(void* ptr, size_t nbytes) { device_free(ptr, nbytes
 void CudaBackend::copy_from_host(void* dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
   DeviceContext& ctx = context();
+  refuse_while_capturing(ctx, "host-to-device");
   std::lock_guard<std::mutex> lock(g_staging_mutex);
   Staging& s = staging_for(ctx);
   size_t done = 0;
@@ -70,6 +82,7 @@ void CudaBackend::copy_from_host(void* dst, const void* src, size_t nbytes) {
 void CudaBackend::copy_to_host(void* dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
   DeviceContext& ctx = context();
+  refuse_while_capturing(ctx, "device-to-host");
   {
     std::lock_guard<std::mutex> lock(g_staging_mutex);
     Staging& s = staging_for(ctx);

@@ -83,6 +83,7 @@ class CudaBackend final : public Backend {
 
   void fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) override;
   void fill_normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) override;
+  void fill_uniform_at(Tensor& out, uint64_t seed, const Tensor& offset, double lo, double hi) override;
 
   void sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& decay_mask, const Tensor& e,
                 const SgdStepParams& p) override;
@@ -102,6 +103,13 @@ class CudaBackend final : public Backend {
   void rand_augment(const Tensor& src, const RandAugmentSpec& spec, uint64_t seed, uint64_t offset,
                     Tensor& out) override;
   void cutout(Tensor& x, int64_t side, uint64_t seed, uint64_t offset) override;
+
+  // Graph capture: cuda/graph.cpp.
+  bool can_capture() const override { return cuda::device_count() > 0; }
+  void record_allocations() override;
+  void begin_capture() override;
+  std::unique_ptr<CapturedWork> end_capture() override;
+  void abort_capture() override;
 };
 
 }  // namespace basin::cuda

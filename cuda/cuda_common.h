@@ -55,6 +55,7 @@ struct DeviceContext {
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
   KernelErrorWord* error_word = nullptr;  // device memory
+  void* cublas_workspace = nullptr;       // set by the first graph capture (cuda/graph.cpp), kept
 };
 
 // The context of the current device, created on first use. Throws a clear

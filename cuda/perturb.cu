@@ -45,7 +45,8 @@ __global__ void ascent_kernel(float* w, float* e, const float* v, const float* v
 // NCSAM's direction before the projection: e = g * a + g* * b.
 __global__ void ncsam_direction_kernel(float* e, const float* g, const float* h, const float* g_dot,
                                        const float* h_dot, int64_t n, double rho, double eps,
-                                       double s_t, double sign, bool normalized) {
+                                       double s_t, const double* s_t_value, double sign, bool normalized) {
+  if (s_t_value) s_t = *s_t_value;  // a captured step's s(t), from device memory
   const float a = ascent_factor(rho, *g_dot, eps);
   const double magnitude = normalized ? rho * s_t / (sqrt(static_cast<double>(*h_dot)) + eps) : s_t;
   const float b = static_cast<float>(sign * magnitude);
@@ -135,9 +136,10 @@ void CudaBackend::ncsam_perturb(Tensor& w, Tensor& e, const Tensor& g, const Ten
   const float* hd = arena_scalar(g_star_dot, "ncsam_perturb", "squared norm |g*|^2");
   const float* ed = arena_scalar(e_dot, "ncsam_perturb", "output |e|^2");
   const float* sk = arena_scalar(skip, "ncsam_perturb", "skip flag");
+  const double* st = step_value(p.s_t_value, "ncsam_perturb", "s(t) value");
   if (o.n == 0) return;
   ncsam_direction_kernel<<<grid_for(o.n), kThreads, 0, stream()>>>(
-      o.e, gp, hp, gd, hd, o.n, p.rho, p.eps, p.s_t, static_cast<double>(p.sign), p.normalized);
+      o.e, gp, hp, gd, hd, o.n, p.rho, p.eps, p.s_t, st, static_cast<double>(p.sign), p.normalized);
   check_launch("ncsam_direction_kernel");
   dot(e, e, e_dot);  // |e|^2 stays on the device for the projection
   ncsam_apply_kernel<<<grid_for(o.n), kThreads, 0, stream()>>>(o.w, o.e, ed, sk, o.n, p.rho, p.project);

@@ -11,8 +11,10 @@ namespace basin::cuda {
 namespace {
 
 template <class T>
-__global__ void fill_uniform_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset, double lo,
-                                    double hi) {
+__global__ void fill_uniform_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset,
+                                    const int64_t* offset_value, double lo, double hi) {
+  // A captured step's Philox offset lives in device memory (fill_uniform_at).
+  if (offset_value) offset = static_cast<uint64_t>(*offset_value);
   BASIN_GRID_STRIDE(i, n) {
     // Explicit rounding intrinsics: no fused multiply-add, so the value is the
     // CPU's bit for bit.
@@ -73,18 +75,32 @@ __global__ void augment_kernel(const uint8_t* src, AugmentGeom g, AugmentSpec sp
   }
 }
 
-}  // namespace
-
-void CudaBackend::fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
+void launch_fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, const int64_t* offset_value, double lo,
+                         double hi) {
   const int64_t n = out.numel();
   if (n == 0) return;
   if (out.dtype() == DType::F64) {
-    fill_uniform_kernel<double><<<grid_for(n), kThreads, 0, stream()>>>(data_ptr<double>(out), n, seed, offset, lo, hi);
+    fill_uniform_kernel<double><<<grid_for(n), kThreads, 0, stream()>>>(data_ptr<double>(out), n, seed, offset,
+                                                                        offset_value, lo, hi);
   } else {
     require_f32(out, "fill_uniform");
-    fill_uniform_kernel<float><<<grid_for(n), kThreads, 0, stream()>>>(data_ptr<float>(out), n, seed, offset, lo, hi);
+    fill_uniform_kernel<float><<<grid_for(n), kThreads, 0, stream()>>>(data_ptr<float>(out), n, seed, offset,
+                                                                       offset_value, lo, hi);
   }
   check_launch("fill_uniform_kernel");
+}
+
+}  // namespace
+
+void CudaBackend::fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
+  launch_fill_uniform(out, seed, offset, nullptr, lo, hi);
+}
+
+void CudaBackend::fill_uniform_at(Tensor& out, uint64_t seed, const Tensor& offset, double lo, double hi) {
+  BASIN_CHECK(offset.defined() && offset.dtype() == DType::I64 && offset.numel() == 1,
+              "cuda fill_uniform_at: the offset must be an i64 tensor of one element, got ",
+              offset.defined() ? offset.str() : std::string("undefined"));
+  launch_fill_uniform(out, seed, 0, data_ptr<int64_t>(offset), lo, hi);
 }
 
 void CudaBackend::fill_normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) {

@@ -59,6 +59,10 @@ bool Ncsam::computes_g_star(const StepInput& input) const {
   return subset_size(input.labels.numel()) > 0 && ncsam_strength(input.progress, config_.kappa) > 0.0;
 }
 
+double Ncsam::step_strength(const StepInput& input) const {
+  return ncsam_strength(input.progress, config_.kappa);
+}
+
 bool Ncsam::second_pass(const StepInput& input) const {
   return static_cast<double>(input.epoch) >= resolved_warmup_epochs(config_);
 }
@@ -84,7 +88,7 @@ void Ncsam::perturb(const StepInput& input, const Pass1& pass1, StepResult& resu
     const Tensor p = ncsam_probabilities(z);
     // Drawn even when s(t) = 0, so runs that differ only in kappa share one random stream.
     // A fixed number m of rows chosen on the device: no value comes back (docs/optimizers.md).
-    const Tensor chosen = gumbel_top_k(log(p), m, generator_);
+    const Tensor chosen = gumbel_top_k(log(p), m, generator_, nullptr, philox_offset_value());
     targets = observed_target ? input.labels : runner_up_labels(z, input.labels);
     weights = zeros({batch}, z.dtype(), z.device());
     const Tensor share = full({m}, 1.0 / static_cast<double>(m), z.dtype(), z.device());
@@ -111,6 +115,7 @@ void Ncsam::perturb(const StepInput& input, const Pass1& pass1, StepResult& resu
   p.rho = rho;
   p.eps = kNormEpsilon;
   p.s_t = result.s_t;
+  p.s_t_value = s_t_value();
   p.sign = config_.sign;
   p.normalized = config_.ncsam_scale == "normalized";
   p.project = config_.project;

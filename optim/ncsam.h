@@ -40,6 +40,7 @@ class Ncsam : public Sam {
   bool needs_pass1_graph(const StepInput& input) const override;
   void perturb(const StepInput& input, const Pass1& pass1, StepResult& result) override;
   void add_dump_entries(NamedTensors& tensors, const StepResult& result) const override;
+  double step_strength(const StepInput& input) const override;
 };
 
 }  // namespace basin::optim

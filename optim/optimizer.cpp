@@ -154,11 +154,7 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
   BASIN_CHECK(input.micro_batches >= 1 && input.micro_batches <= batch,
               "optimizer.step: micro_batches must be in [1, ", batch, "], got ",
               input.micro_batches);
-  if (input.epoch != last_epoch_) {
-    sync();  // an epoch's first step: the split refit (CA-SAM) reads the tracker, so flush it
-    begin_epoch(input.epoch);
-    last_epoch_ = input.epoch;
-  }
+  enter_epoch(input);
 
   StepResult r;
   r.lr = schedule_.lr(input.step);
@@ -230,6 +226,7 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
   base.momentum = config_.momentum;
   base.weight_decay = config_.weight_decay;
   base.nesterov = config_.nesterov;
+  base.lr_value = lr_value();
   const Tensor decay = flat_.has_no_decay_segments() ? flat_.decay_mask() : Tensor();
   Backend& backend = backend_of(w);
 
@@ -298,6 +295,21 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
     pending.labels = input.labels;
   }
   pending.result = std::move(r);
+  StepResult out = push_pending(std::move(pending), read_back);
+  if (dumping) write_dump(input, out, w_before, momentum_before);
+  return out;
+}
+
+const Tensor Optimizer::kNoValue;
+
+void Optimizer::enter_epoch(const StepInput& input) {
+  if (input.epoch == last_epoch_) return;
+  sync();  // an epoch's first step: the split refit (CA-SAM) reads the tracker, so flush it
+  begin_epoch(input.epoch);
+  last_epoch_ = input.epoch;
+}
+
+StepResult Optimizer::push_pending(PendingStep&& pending, bool read_back) {
   pending_.push_back(std::move(pending));
   if (!read_back) {
     StepResult unresolved = pending_.back().result;
@@ -307,8 +319,26 @@ StepResult Optimizer::step(const MicroClosure& closure, const StepInput& input) 
   earlier_ = sync();
   StepResult out = std::move(earlier_.back());
   earlier_.pop_back();
-  if (dumping) write_dump(input, out, w_before, momentum_before);
   return out;
+}
+
+void Optimizer::use_device_step_values(bool on) {
+  if (on && !step_values_.lr.defined()) {
+    const Device device = flat_.params().device();
+    step_values_.lr = zeros({1}, DType::F64, device);
+    step_values_.s_t = zeros({1}, DType::F64, device);
+    step_values_.philox_offset = zeros({1}, DType::I64, device);
+  }
+  device_values_on_ = on;
+}
+
+void Optimizer::stage_step_values(const StepInput& input) {
+  BASIN_CHECK(device_values_on_, "optimizer.stage_step_values: call use_device_step_values(true) first");
+  NoGrad no_grad;
+  // Host-to-device copies into the same tensors every step: a captured step keeps their addresses.
+  step_values_.lr.copy_(from_vector<double>({schedule_.lr(input.step)}, {1}));
+  step_values_.s_t.copy_(from_vector<double>({step_strength(input)}, {1}));
+  step_values_.philox_offset.copy_(from_vector<int64_t>({static_cast<int64_t>(generator_.offset())}, {1}));
 }
 
 std::vector<StepResult> Optimizer::sync() {

@@ -165,6 +165,16 @@ class Optimizer {
   int64_t steps_taken() const { return steps_taken_; }  // applied (not skipped) steps (as of the last sync)
   int64_t total_skips() const { return total_skips_; }
 
+  // Per-step values on the device, for captured steps (optim/captured_step.h):
+  // with this on, the step's kernels read the learning rate, NCSAM's s(t) and
+  // the Philox offset of NCSAM's draw from device tensors instead of taking
+  // them as launch arguments, and stage_step_values(input) must write them
+  // before each step (a host-to-device copy; nothing is read back). Off by
+  // default; the arithmetic is the same either way (tests/optim_device_step_test.cpp).
+  void use_device_step_values(bool on);
+  bool device_step_values() const { return device_values_on_; }
+  void stage_step_values(const StepInput& input);
+
   // Called at the start of each epoch's first step (and by hand if wanted);
   // CA-SAM refits its clean split here. Default: nothing.
   virtual void begin_epoch(int64_t epoch);
@@ -195,6 +205,8 @@ class Optimizer {
   // and folds it into the skip flag (scalars_.check_finite): the kernels then
   // set e = 0 and leave w, and the step is skipped. Fill the method's host-known result fields.
   virtual void perturb(const StepInput& input, const Pass1& pass1, StepResult& result) = 0;
+  // The method's strength s(t) for this step (NCSAM); 0 for the others.
+  virtual double step_strength(const StepInput&) const { return 0.0; }
   // Extra dump entries of the method (e.g. g*, chosen indices).
   virtual void add_dump_entries(NamedTensors&, const StepResult&) const {}
 
@@ -213,8 +225,20 @@ class Optimizer {
   Tensor momentum_, g_, e_, g2_, aux_;
   std::shared_ptr<const StepLoss> loss_;
   StepScalars scalars_;  // the current step's device scalars and skip flag
+  // The device copies of the per-step values (use_device_step_values): lr and
+  // s(t) f64 [1], the Philox offset i64 [1]; passed to kernels only while on.
+  struct StepValues {
+    Tensor lr, s_t, philox_offset;
+  };
+  StepValues step_values_;
+  bool device_values_on_ = false;
+  const Tensor& lr_value() const { return device_values_on_ ? step_values_.lr : kNoValue; }
+  const Tensor& s_t_value() const { return device_values_on_ ? step_values_.s_t : kNoValue; }
+  const Tensor& philox_offset_value() const { return device_values_on_ ? step_values_.philox_offset : kNoValue; }
 
  private:
+  friend class CapturedStep;  // replays a captured step and books it like step() does
+  static const Tensor kNoValue;
   // A step whose scalars are still on the device.
   struct PendingStep {
     int64_t step = 0, epoch = 0;
@@ -224,6 +248,10 @@ class Optimizer {
   };
   std::vector<PendingStep> pending_;
   std::vector<StepResult> earlier_;
+  // An epoch's first step: flushes pending steps and calls begin_epoch.
+  void enter_epoch(const StepInput& input);
+  // Queues a finished step; with read_back, syncs and returns its resolved result.
+  StepResult push_pending(PendingStep&& pending, bool read_back);
   void write_dump(const StepInput& input, const StepResult& result, const Tensor& w_before,
                   const Tensor& momentum_before) const;
   int64_t steps_taken_ = 0;

@@ -78,6 +78,14 @@ TEST_CASE("apps: unknown flags and malformed values are errors naming the flag")
   CHECK(error_of({"--epochs=3", "--optimizer=sam", "--rho=0.1"}).empty());
 }
 
+TEST_CASE("apps: --cuda-graph is off by default, reaches the config on CUDA and is refused on the CPU") {
+  CHECK_FALSE(config_of({}).cuda_graph);
+  const std::string cpu = error_of({"--cuda-graph"});
+  CHECK(cpu.find("flag --cuda-graph") != std::string::npos);
+  CHECK(cpu.find("needs --device cuda") != std::string::npos);
+  CHECK(config_of({"--cuda-graph", "--device=cuda"}).cuda_graph);
+}
+
 TEST_CASE("apps: train flags reach the TrainConfig and the optimizer config") {
   const TrainConfig d = config_of({});
   CHECK(d.model == "resnet20");

@@ -453,6 +453,28 @@ inline std::vector<ParityCase> parity_cases() {
       }
     return outs;
   }});
+  // A captured step's per-step values read from device memory (lr, s(t), the
+  // Philox offset): the same arithmetic as the launch arguments, bit for bit.
+  cases.push_back({"per-step device values: sgd_step lr, ncsam_perturb s(t), fill_uniform_at", 0.0, [](Device d) {
+    const int64_t n = 70001;
+    const Tensor g = input({n}, 98, d), h = input({n}, 99, d);
+    Tensor w = input({n}, 100, d), m = input({n}, 101, d);
+    SgdStepParams sp;
+    sp.momentum = 0.9;
+    sp.lr_value = from_vector<double>({0.0375}, {1}).to(d);
+    backend_for(d).sgd_step(w, g, m, Tensor(), Tensor(), sp);
+    Tensor w2 = input({n}, 102, d), e2 = input({n}, 103, d), e_dot = zeros({}, DType::F32, d);
+    NcsamPerturbParams np;
+    np.rho = 0.05;
+    np.sign = 1;
+    np.project = false;
+    np.s_t_value = from_vector<double>({0.0625}, {1}).to(d);
+    backend_for(d).ncsam_perturb(w2, e2, g, h, full({}, 23000.5, DType::F32, d), full({}, 2.5, DType::F32, d),
+                                 e_dot, Tensor(), np);
+    Tensor u = empty({1001}, DType::F32, d);
+    backend_for(d).fill_uniform_at(u, 42, from_vector<int64_t>({123456789}, {1}).to(d), 0.0, 1.0);
+    return std::vector<Tensor>{w, m, w2, e2, u};
+  }});
   cases.push_back({"resnet18 one SGD step", G, [](Device d) { return resnet18_one_step(d, "sgd"); }});
   cases.push_back({"resnet18 one SAM step", G, [](Device d) { return resnet18_one_step(d, "sam"); }});
   return cases;

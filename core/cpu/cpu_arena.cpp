@@ -87,7 +87,7 @@ void CpuBackend::sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& d
     a.mask = data_or_null<const T>(decay_mask);
     a.e = data_or_null<const T>(e);
     a.n = w.numel();
-    a.lr = static_cast<T>(p.lr);
+    a.lr = static_cast<T>(step_value("sgd_step", p.lr_value, p.lr, "learning rate value"));
     a.momentum = static_cast<T>(p.momentum);
     a.weight_decay = static_cast<T>(p.weight_decay);
     a.decay = p.weight_decay != 0.0;

@@ -54,4 +54,14 @@ bool skip_flag_set(const Tensor& skip) {
   return skip.defined() && !(scalar_value<T>(skip) == 0.0);
 }
 
+// A per-step value a captured step keeps in device memory (lr, s(t)):
+// an f64 0-d tensor when defined, else the host value. Read like the scalars
+// above, so the result is the same double either way.
+inline double step_value(const char* op, const Tensor& value, double host, const char* what) {
+  if (!value.defined()) return host;
+  check_dtype(value, DType::F64, op, what);
+  check_numel(value, 1, op, what);
+  return scalar_value<double>(value);
+}
+
 }  // namespace basin::cpu

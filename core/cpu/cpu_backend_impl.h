@@ -78,6 +78,7 @@ class CpuBackend final : public Backend {
 
   void fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) override;
   void fill_normal(Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) override;
+  void fill_uniform_at(Tensor& out, uint64_t seed, const Tensor& offset, double lo, double hi) override;
 
   void sgd_step(Tensor& w, const Tensor& g, Tensor& m, const Tensor& decay_mask, const Tensor& e,
                 const SgdStepParams& p) override;

@@ -87,9 +87,10 @@ void CpuBackend::ncsam_perturb(Tensor& w, Tensor& e, const Tensor& g, const Tens
   check_arena_scalar("ncsam_perturb", e_dot, w, "output |e|^2");
   dispatch_floating(w.dtype(), "ncsam_perturb", [&](auto tag) {
     using T = decltype(tag);
+    const double s_t = step_value("ncsam_perturb", p.s_t_value, p.s_t, "s(t) value");
     const double magnitude = p.normalized
-                                 ? p.rho * p.s_t / (std::sqrt(scalar_value<T>(g_star_dot)) + p.eps)
-                                 : p.s_t;
+                                 ? p.rho * s_t / (std::sqrt(scalar_value<T>(g_star_dot)) + p.eps)
+                                 : s_t;
     const T a = static_cast<T>(ascent_factor(p.rho, scalar_value<T>(g_dot), p.eps));
     const T b = static_cast<T>(static_cast<double>(p.sign) * magnitude);
     T* ep = e.data<T>();

@@ -23,6 +23,14 @@ void CpuBackend::fill_uniform(Tensor& out, uint64_t seed, uint64_t offset, doubl
   });
 }
 
+void CpuBackend::fill_uniform_at(Tensor& out, uint64_t seed, const Tensor& offset, double lo, double hi) {
+  BASIN_CHECK(offset.defined() && offset.dtype() == DType::I64 && offset.numel() == 1,
+              "cpu backend fill_uniform_at: the offset must be an i64 tensor of one element, got ",
+              offset.defined() ? offset.str() : std::string("undefined"));
+  // Read in place, as a CUDA kernel reads device memory: not a counted host read.
+  fill_uniform(out, seed, static_cast<uint64_t>(*static_cast<const int64_t*>(offset.raw_data())), lo, hi);
+}
+
 void CpuBackend::fill_normal(Tensor& out, uint64_t seed, uint64_t offset, double mean,
                              double stddev) {
   check_contiguous("fill_normal", out);
