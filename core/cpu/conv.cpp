@@ -1,7 +1,9 @@
-// CPU convolution by im2col + gemm. Samples are processed in groups whose
-// columns are concatenated, so each gemm is wide enough to run at full speed even
-// for small feature maps; the group size never depends on the thread count, which
-// keeps every result (the weight gradient's batch sum included) bit-reproducible.
+// CPU convolution by im2col + gemm, or for 3x3 stride-1 pad-1 layers by an
+// implicit gemm without a column buffer (core/cpu/conv_implicit.h). Samples are
+// processed in groups whose columns are concatenated, so each gemm is wide
+// enough to run at full speed even for small feature maps; the group size never
+// depends on the thread count, which keeps every result (the weight gradient's
+// batch sum included) bit-reproducible.
 #include "core/cpu/conv.h"
 
 #include <omp.h>
@@ -178,7 +180,13 @@ void for_each_group(const ConvShape& s, int64_t g_max, bool allow_across, F body
 // they fit in this many elements; otherwise groups run in order.
 constexpr int64_t kMaxPartialElems = int64_t(1) << 23;
 
-}  // namespace
+// Where row (c, kh, kw) of the im2col matrix starts in the padded lines of
+// `channels` channels: the GEMM's row-offset table (per calling thread).
+const int64_t* tap_offsets(const PaddedGrid& G, int64_t channels) {
+  int64_t* offsets = scratch<int64_t>(0, static_cast<size_t>(channels * 9));
+  for (int64_t k = 0; k < channels * 9; ++k) offsets[k] = G.tap_offset(k / 9, k % 9);
+  return offsets;
+}
 
 // One 3x3 stride-1 convolution of a group of samples by the implicit GEMM
 // (core/cpu/conv_implicit.h): out[C_out', positions] = a[C_out', C_in'*9] * the
@@ -192,12 +200,28 @@ void implicit_3x3_group(int64_t c_in, int64_t c_out, int64_t H, int64_t W, const
   T* lines = scratch<T>(0, static_cast<size_t>(c_in * G.ld));
   fill_padded(G, c_in, n0, g, x, lines);
   const int64_t K = c_in * 9;
-  int64_t* offsets = scratch<int64_t>(0, static_cast<size_t>(K));
-  for (int64_t k = 0; k < K; ++k) offsets[k] = G.tap_offset(k / 9, k % 9);
   T* out = scratch<T>(1, static_cast<size_t>(c_out * G.N));
-  gemm_offset_rows_b<T>(false, c_out, G.N, K, a, K, lines, offsets, out, G.N);
+  gemm_offset_rows_b<T>(false, c_out, G.N, K, a, K, lines, tap_offsets(G, c_in), out, G.N);
   extract_padded(G, c_out, n0, g, out, bias, y);
 }
+
+// The weight gradient of one group by the implicit GEMM: gw = gy * (the nine
+// shifted views of x)^T, both in the padded layout, where gy's zero pad
+// positions drop the outputs that are not real. gw is [C_out, C_in*9].
+template <class T>
+void implicit_3x3_weight_group(const ConvShape& s, const T* gy, const T* x, int64_t n0, int64_t g,
+                               T* gw) {
+  const PaddedGrid G(s.H, s.W, g, gemm_b_tile_columns<T>());
+  T* lines = scratch<T>(0, static_cast<size_t>(s.C_in * G.ld));
+  fill_padded(G, s.C_in, n0, g, x, lines);
+  T* gy_lines = scratch<T>(1, static_cast<size_t>(s.C_out * G.ld));
+  fill_padded(G, s.C_out, n0, g, gy, gy_lines);
+  const int64_t rows = s.C_in * 9;
+  gemm_offset_rows_b<T>(true, s.C_out, rows, G.N, gy_lines + G.front, G.ld, lines,
+                        tap_offsets(G, s.C_in), gw, rows);
+}
+
+}  // namespace
 
 template <class T>
 void conv2d_forward(const ConvShape& s, const Conv2dParams& p, const T* x, const T* w,
@@ -254,7 +278,8 @@ void conv2d_backward_input(const ConvShape& s, const Conv2dParams& p, const T* g
     T* wt = scratch<T>(4, static_cast<size_t>(s.C_in * s.C_out * 9));
     for (int64_t c = 0; c < s.C_in; ++c)
       for (int64_t co = 0; co < s.C_out; ++co)
-        for (int64_t t = 0; t < 9; ++t) wt[(c * s.C_out + co) * 9 + t] = w[(co * s.C_in + c) * 9 + 8 - t];
+        for (int64_t t = 0; t < 9; ++t)
+          wt[(c * s.C_out + co) * 9 + t] = w[(co * s.C_in + c) * 9 + 8 - t];
     for_each_group(s, group_size(s), true, [&](int64_t, int64_t n0, int64_t g) {
       implicit_3x3_group<T>(s.C_out, s.C_in, s.H, s.W, wt, gy, n0, g, nullptr, gx);
     });
@@ -311,32 +336,22 @@ void conv2d_backward_weight(const ConvShape& s, const Conv2dParams& p, const T* 
   for_each_group(s, g_max, keep_partials, [&](int64_t gi, int64_t n0, int64_t g) {
     T* out = keep_partials ? partials + gi * wsize : partials + (gi == 0 ? 0 : wsize);
     if (implicit) {
-      // gw = gy * (the nine shifted views of x)^T, both in the padded layout,
-      // where gy's zero pad positions drop the outputs that are not real.
-      const PaddedGrid G(s.H, s.W, g, gemm_b_tile_columns<T>());
-      T* lines = scratch<T>(0, static_cast<size_t>(s.C_in * G.ld));
-      fill_padded(G, s.C_in, n0, g, x, lines);
-      T* gy_lines = scratch<T>(1, static_cast<size_t>(s.C_out * G.ld));
-      fill_padded(G, s.C_out, n0, g, gy, gy_lines);
-      int64_t* offsets = scratch<int64_t>(0, static_cast<size_t>(rows));
-      for (int64_t k = 0; k < rows; ++k) offsets[k] = G.tap_offset(k / 9, k % 9);
-      gemm_offset_rows_b<T>(true, s.C_out, rows, G.N, gy_lines + G.front, G.ld, lines, offsets,
-                            out, rows);
+      implicit_3x3_weight_group(s, gy, x, n0, g, out);
     } else {
-    const int64_t cols = g * ohw;
-    const T* gyg = gy + n0 * s.C_out * ohw;
-    if (g > 1) {
-      T* buf = scratch<T>(1, static_cast<size_t>(s.C_out * cols));
-      gather_group<T>(s.C_out, ohw, n0, g, gy, buf);
-      gyg = buf;
-    }
-    const T* col = x + n0 * s.C_in * ohw;
-    if (!(pointwise && g == 1)) {
-      T* buf = scratch<T>(0, static_cast<size_t>(rows * cols));
-      im2col_group(s, p, x, n0, g, buf);
-      col = buf;
-    }
-    gemm<T>(false, true, s.C_out, rows, cols, T(1), gyg, cols, col, cols, T(0), out, rows);
+      const int64_t cols = g * ohw;
+      const T* gyg = gy + n0 * s.C_out * ohw;
+      if (g > 1) {
+        T* buf = scratch<T>(1, static_cast<size_t>(s.C_out * cols));
+        gather_group<T>(s.C_out, ohw, n0, g, gy, buf);
+        gyg = buf;
+      }
+      const T* col = x + n0 * s.C_in * ohw;
+      if (!(pointwise && g == 1)) {
+        T* buf = scratch<T>(0, static_cast<size_t>(rows * cols));
+        im2col_group(s, p, x, n0, g, buf);
+        col = buf;
+      }
+      gemm<T>(false, true, s.C_out, rows, cols, T(1), gyg, cols, col, cols, T(0), out, rows);
     }
     if (!keep_partials && gi > 0)
       for (int64_t i = 0; i < wsize; ++i) partials[i] += out[i];

@@ -11,8 +11,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/cpu/gemm_b_rows.h"
-
 namespace basin::cpu {
 
 // Whether gemm_nt_dot is the faster route for this A * B^T. Since the packed
@@ -24,18 +22,18 @@ inline bool dot_route_suits(int64_t M, int64_t N, int64_t K) {
   return std::min(M, N) <= 16 && K >= 256;
 }
 
-// a_row(i) / b_row(j): where row i of A / row j of B starts (core/cpu/gemm_b_rows.h).
-template <class Dot, class T, class RowsA, class RowsB>
-void gemm_nt_dot(int64_t M, int64_t N, int64_t K, T alpha, RowsA a_row, RowsB b_row, T beta,
-                 T* C, int64_t ldc, int threads) {
+template <class Dot, class T>
+void gemm_nt_dot(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+                 int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
   constexpr int X = Dot::X, Y = Dot::Y, V = Dot::V;
   // Chunk of k whose rows stay in L1 while every small-side tile passes.
   constexpr int64_t KD = 256;
   // The operand with more rows is walked X rows at a time (outer loop, each
   // tile owned by one thread); the smaller one Y rows at a time inside.
   const bool a_big = M >= N;
-  const auto big = [&](int64_t r) -> const T* { return a_big ? a_row(r) : b_row(r); };
-  const auto small = [&](int64_t r) -> const T* { return a_big ? b_row(r) : a_row(r); };
+  const T* big = a_big ? A : B;
+  const T* small = a_big ? B : A;
+  const int64_t ld_big = a_big ? lda : ldb, ld_small = a_big ? ldb : lda;
   const int64_t n_big = a_big ? M : N, n_small = a_big ? N : M;
   const int64_t big_tiles = (n_big + X - 1) / X, small_tiles = (n_small + Y - 1) / Y;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
@@ -49,9 +47,10 @@ void gemm_nt_dot(int64_t M, int64_t N, int64_t K, T alpha, RowsA a_row, RowsB b_
     const T* y[Y];
     for (int64_t k0 = 0; k0 < K; k0 += KD) {
       const int64_t kd = std::min(KD, K - k0);
-      for (int i = 0; i < X; ++i) x[i] = big(std::min(bt * X + i, n_big - 1)) + k0;
+      for (int i = 0; i < X; ++i) x[i] = big + std::min(bt * X + i, n_big - 1) * ld_big + k0;
       for (int64_t st = 0; st < small_tiles; ++st) {
-        for (int j = 0; j < Y; ++j) y[j] = small(std::min(st * Y + j, n_small - 1)) + k0;
+        for (int j = 0; j < Y; ++j)
+          y[j] = small + std::min(st * Y + j, n_small - 1) * ld_small + k0;
         Dot::run(kd, x, y, partial + st * X * Y * V, k0 == 0);
       }
     }
