@@ -132,6 +132,17 @@ void gather_group(int64_t rows, int64_t plane, int64_t n0, int64_t g, const T* t
   }
 }
 
+// Samples [n0, n0+g) of the output gradient as one [C_out, g*OH*OW] matrix:
+// gy itself for one sample, else gathered into scratch slot 1.
+template <class T>
+const T* grouped_gy(const ConvShape& s, int64_t n0, int64_t g, const T* gy) {
+  const int64_t ohw = s.OH * s.OW;
+  if (g == 1) return gy + n0 * s.C_out * ohw;
+  T* buf = scratch<T>(1, static_cast<size_t>(s.C_out * g * ohw));
+  gather_group<T>(s.C_out, ohw, n0, g, gy, buf);
+  return buf;
+}
+
 // Inverse of gather_group, adding bias[row] on the way when bias is given.
 template <class T>
 void scatter_group(int64_t rows, int64_t plane, int64_t n0, int64_t g, const T* grouped,
@@ -288,12 +299,7 @@ void conv2d_backward_input(const ConvShape& s, const Conv2dParams& p, const T* g
   const bool pointwise = is_pointwise(s, p);
   for_each_group(s, group_size(s), true, [&](int64_t, int64_t n0, int64_t g) {
     const int64_t cols = g * ohw;
-    const T* gyg = gy + n0 * s.C_out * ohw;
-    if (g > 1) {
-      T* buf = scratch<T>(1, static_cast<size_t>(s.C_out * cols));
-      gather_group<T>(s.C_out, ohw, n0, g, gy, buf);
-      gyg = buf;
-    }
+    const T* gyg = grouped_gy(s, n0, g, gy);
     if (pointwise && g == 1) {
       gemm<T>(true, false, rows, cols, s.C_out, T(1), w, rows, gyg, cols, T(0),
               gx + n0 * s.C_in * hw, cols);
@@ -339,12 +345,7 @@ void conv2d_backward_weight(const ConvShape& s, const Conv2dParams& p, const T* 
       implicit_3x3_weight_group(s, gy, x, n0, g, out);
     } else {
       const int64_t cols = g * ohw;
-      const T* gyg = gy + n0 * s.C_out * ohw;
-      if (g > 1) {
-        T* buf = scratch<T>(1, static_cast<size_t>(s.C_out * cols));
-        gather_group<T>(s.C_out, ohw, n0, g, gy, buf);
-        gyg = buf;
-      }
+      const T* gyg = grouped_gy(s, n0, g, gy);
       const T* col = x + n0 * s.C_in * ohw;
       if (!(pointwise && g == 1)) {
         T* buf = scratch<T>(0, static_cast<size_t>(rows * cols));
