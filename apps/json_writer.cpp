@@ -7,30 +7,9 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace basin::apps {
-
-std::string json_escape(const std::string& text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string json_number(double value) {
   if (!std::isfinite(value)) return "null";
@@ -76,14 +55,14 @@ std::string json_typed(const std::string& text) {
     while (true) {
       const size_t comma = text.find(',', from);
       const std::string part = text.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
-      if (!is_json_number(part)) return json_escape(text);
+      if (!is_json_number(part)) return json::quote(text);
       array += (from ? "," : "") + part;
       if (comma == std::string::npos) break;
       from = comma + 1;
     }
     return array + "]";
   }
-  return json_escape(text);
+  return json::quote(text);
 }
 
 JsonObject& JsonObject::add(const std::string& key, double value) {
@@ -99,7 +78,7 @@ JsonObject& JsonObject::add(const std::string& key, bool value) {
   return *this;
 }
 JsonObject& JsonObject::add(const std::string& key, const std::string& value) {
-  fields_.push_back({key, json_escape(value)});
+  fields_.push_back({key, json::quote(value)});
   return *this;
 }
 JsonObject& JsonObject::add(const std::string& key, const std::vector<double>& values) {
@@ -122,7 +101,7 @@ JsonObject& JsonObject::add_raw(const std::string& key, const std::string& json)
 std::string JsonObject::str() const {
   std::string out = "{";
   for (size_t i = 0; i < fields_.size(); ++i)
-    out += (i ? "," : "") + json_escape(fields_[i].first) + ":" + fields_[i].second;
+    out += (i ? "," : "") + json::quote(fields_[i].first) + ":" + fields_[i].second;
   return out + "}";
 }
 

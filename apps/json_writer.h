@@ -8,8 +8,6 @@
 
 namespace basin::apps {
 
-std::string json_escape(const std::string& text);  // with the surrounding quotes
-
 // A setting's text as the JSON value it means: "true"/"false" a boolean, a
 // number a number (its text kept, so no digit is lost), a comma list of
 // numbers an array, anything else a string.

@@ -11,8 +11,8 @@
 #include "apps/run_log.h"
 #include "apps/train_flags.h"
 #include "apps/version.h"
-#include "core/error.h"
 #include "core/json.h"
+#include "core/error.h"
 
 namespace basin::apps {
 namespace {
@@ -47,7 +47,7 @@ std::string settings_json(const Settings& settings) {
 
 std::string strings_json(const std::vector<std::string>& values) {
   std::string out = "[";
-  for (size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + json_escape(values[i]);
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + json::quote(values[i]);
   return out + "]";
 }
 

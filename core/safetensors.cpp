@@ -1,6 +1,6 @@
-// safetensors reader and writer, with a small strict JSON parser for exactly the
-// subset the header uses (objects, strings with escapes, arrays of non-negative
-// integers). Every failure names the file and the tensor or field at fault.
+// safetensors reader and writer. The header is read with basin's strict JSON
+// reader (core/json) and its schema checked here: every failure names the file
+// and the tensor or field at fault.
 #include "core/safetensors.h"
 
 #include <fcntl.h>
@@ -18,6 +18,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/json.h"
 
 namespace basin::safetensors {
 
@@ -53,228 +54,6 @@ bool parse_file_dtype(const std::string& name, DType* out) {
   return false;
 }
 
-// ---------------------------------------------------------------------------
-// JSON subset
-
-struct Json {
-  enum class Kind { Object, String, IntArray } kind = Kind::Object;
-  std::string text;                                 // String
-  std::vector<uint64_t> ints;                       // IntArray
-  std::vector<std::pair<std::string, Json>> members;  // Object, in file order
-};
-
-const char* kind_name(Json::Kind kind) {
-  switch (kind) {
-    case Json::Kind::Object: return "an object";
-    case Json::Kind::String: return "a string";
-    case Json::Kind::IntArray: return "an integer array";
-  }
-  return "?";
-}
-
-class JsonParser {
- public:
-  JsonParser(const std::string& text, const std::string& where) : s_(text), where_(where) {}
-
-  Json parse_document() {
-    skip_space();
-    Json value = parse_value(0);
-    skip_space();
-    if (pos_ != s_.size()) error("unexpected text after the header object");
-    return value;
-  }
-
- private:
-  [[noreturn]] void error(const std::string& what) const {
-    fail(cat(where_, ": malformed JSON header at byte ", pos_, ": ", what));
-  }
-  bool at_end() const { return pos_ >= s_.size(); }
-  char peek() const { return at_end() ? '\0' : s_[pos_]; }
-  void expect(char c) {
-    if (at_end() || s_[pos_] != c) error(cat("expected '", c, "'"));
-    ++pos_;
-  }
-  void skip_space() {
-    while (!at_end() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
-      ++pos_;
-  }
-
-  Json parse_value(int depth) {
-    if (depth > 3) error("nesting deeper than a safetensors header allows");
-    switch (peek()) {
-      case '{': return parse_object(depth);
-      case '"': {
-        Json v;
-        v.kind = Json::Kind::String;
-        v.text = parse_string();
-        return v;
-      }
-      case '[': return parse_int_array();
-      default: error("expected an object, a string or an integer array");
-    }
-  }
-
-  Json parse_object(int depth) {
-    Json v;
-    v.kind = Json::Kind::Object;
-    expect('{');
-    skip_space();
-    if (peek() == '}') {
-      ++pos_;
-      return v;
-    }
-    for (;;) {
-      skip_space();
-      if (peek() != '"') error("expected a member name string");
-      std::string key = parse_string();
-      skip_space();
-      expect(':');
-      skip_space();
-      Json member = parse_value(depth + 1);
-      v.members.emplace_back(std::move(key), std::move(member));
-      skip_space();
-      if (peek() == ',') {
-        ++pos_;
-        continue;
-      }
-      expect('}');
-      return v;
-    }
-  }
-
-  unsigned hex4() {
-    if (pos_ + 4 > s_.size()) error("truncated \\u escape");
-    unsigned value = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char c = s_[pos_++];
-      value <<= 4;
-      if (c >= '0' && c <= '9') value |= static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') value |= static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') value |= static_cast<unsigned>(c - 'A' + 10);
-      else error("bad hex digit in \\u escape");
-    }
-    return value;
-  }
-
-  static void append_utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  std::string parse_string() {
-    expect('"');
-    std::string out;
-    for (;;) {
-      if (at_end()) error("unterminated string");
-      const char c = s_[pos_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) error("control character inside a string");
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (at_end()) error("unterminated escape");
-      const char e = s_[pos_++];
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          unsigned cp = hex4();
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (pos_ + 2 > s_.size() || s_[pos_] != '\\' || s_[pos_ + 1] != 'u')
-              error("unpaired high surrogate in \\u escape");
-            pos_ += 2;
-            const unsigned low = hex4();
-            if (low < 0xDC00 || low > 0xDFFF) error("invalid low surrogate in \\u escape");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            error("unpaired low surrogate in \\u escape");
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default: error(cat("unknown escape '\\", e, "'"));
-      }
-    }
-  }
-
-  Json parse_int_array() {
-    Json v;
-    v.kind = Json::Kind::IntArray;
-    expect('[');
-    skip_space();
-    if (peek() == ']') {
-      ++pos_;
-      return v;
-    }
-    for (;;) {
-      skip_space();
-      v.ints.push_back(parse_uint());
-      skip_space();
-      if (peek() == ',') {
-        ++pos_;
-        continue;
-      }
-      expect(']');
-      return v;
-    }
-  }
-
-  uint64_t parse_uint() {
-    if (peek() == '-') error("negative number");
-    if (peek() < '0' || peek() > '9') error("expected a non-negative integer");
-    if (peek() == '0' && pos_ + 1 < s_.size() && s_[pos_ + 1] >= '0' && s_[pos_ + 1] <= '9')
-      error("integer with a leading zero");
-    uint64_t value = 0;
-    while (peek() >= '0' && peek() <= '9') {
-      const uint64_t digit = static_cast<uint64_t>(s_[pos_++] - '0');
-      if (value > (static_cast<uint64_t>(INT64_MAX) - digit) / 10) error("integer too large");
-      value = value * 10 + digit;
-    }
-    if (peek() == '.' || peek() == 'e' || peek() == 'E') error("expected an integer, got a fraction");
-    return value;
-  }
-
-  const std::string& s_;
-  std::string where_;
-  size_t pos_ = 0;
-};
-
-void append_json_string(std::string& out, const std::string& text) {
-  out += '"';
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"') out += "\\\"";
-    else if (c == '\\') out += "\\\\";
-    else if (u < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
 
 // A tensor's bytes as they go to disk: contiguous, on the host.
 Tensor host_contiguous(const Tensor& t) {
@@ -341,9 +120,9 @@ std::string encode_header(const NamedTensors& tensors,
     for (const auto& [key, value] : metadata) {
       if (!first_meta) out += ',';
       first_meta = false;
-      append_json_string(out, key);
+      out += json::quote(key);
       out += ':';
-      append_json_string(out, value);
+      out += json::quote(value);
     }
     out += '}';
     first = false;
@@ -352,7 +131,7 @@ std::string encode_header(const NamedTensors& tensors,
   for (const auto& [name, t] : tensors) {
     if (!first) out += ',';
     first = false;
-    append_json_string(out, name);
+    out += json::quote(name);
     out += cat(":{\"dtype\":\"", file_dtype_name(t.dtype()), "\",\"shape\":[");
     for (size_t d = 0; d < t.shape().size(); ++d) out += cat(d ? "," : "", t.shape()[d]);
     const uint64_t nbytes = static_cast<uint64_t>(t.numel()) * dtype_size(t.dtype());
@@ -461,69 +240,53 @@ File load(const std::string& path) {
   const uint64_t data_start = 8 + header_len;
   const uint64_t data_size = file_size - data_start;
 
-  const Json root = JsonParser(header, where).parse_document();
-  BASIN_CHECK(root.kind == Json::Kind::Object, where, ": header must be a JSON object, got ",
-              kind_name(root.kind));
+  // The header is plain JSON (core/json: strict, duplicate keys refused); its
+  // schema is checked here, each error naming the file and the field.
+  const json::Value root = json::parse(header, where);
+  BASIN_CHECK(root.is_object(), where, ": header must be a JSON object, got ",
+              json::Value::kind_name(root.kind()));
 
   File result;
   std::vector<Entry> entries;
-  std::set<std::string> names;
-  bool seen_metadata = false;
-  for (const auto& [name, value] : root.members) {
+  for (const auto& [name, value] : root.members()) {
     if (name == "__metadata__") {
-      BASIN_CHECK(!seen_metadata, where, ": '__metadata__' appears twice");
-      seen_metadata = true;
-      BASIN_CHECK(value.kind == Json::Kind::Object, where, ": '__metadata__' must be an object, got ",
-                  kind_name(value.kind));
-      for (const auto& [key, item] : value.members) {
-        BASIN_CHECK(item.kind == Json::Kind::String, where, ": metadata '", key,
-                    "' must be a string, got ", kind_name(item.kind));
-        BASIN_CHECK(result.metadata.emplace(key, item.text).second, where, ": metadata key '",
-                    key, "' appears twice");
-      }
+      for (const auto& [key, item] : value.members()) result.metadata.emplace(key, item.as_string());
       continue;
     }
     const std::string what = cat(where, ": tensor '", name, "'");
     BASIN_CHECK(!name.empty(), where, ": empty tensor name");
-    BASIN_CHECK(names.insert(name).second, what, " appears twice (duplicate name)");
-    BASIN_CHECK(value.kind == Json::Kind::Object, what, ": entry must be an object, got ",
-                kind_name(value.kind));
-    const Json *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
-    for (const auto& [field, item] : value.members) {
-      const Json** slot = field == "dtype" ? &dtype
-                          : field == "shape" ? &shape
-                          : field == "data_offsets" ? &offsets
-                                                    : nullptr;
-      BASIN_CHECK(slot != nullptr, what, ": unknown field '", field, "'");
-      BASIN_CHECK(*slot == nullptr, what, ": field '", field, "' appears twice");
-      *slot = &item;
-    }
-    BASIN_CHECK(dtype && dtype->kind == Json::Kind::String, what,
-                ": field 'dtype' missing or not a string");
-    BASIN_CHECK(shape && shape->kind == Json::Kind::IntArray, what,
-                ": field 'shape' missing or not an integer array");
-    BASIN_CHECK(offsets && offsets->kind == Json::Kind::IntArray && offsets->ints.size() == 2, what,
-                ": field 'data_offsets' missing or not [begin, end]");
+    BASIN_CHECK(value.is_object(), what, ": entry must be an object, got ",
+                json::Value::kind_name(value.kind()));
+    value.check_only_fields({"dtype", "shape", "data_offsets"});
+    const std::string& dtype = value.at("dtype").as_string();
+    const std::vector<int64_t> shape = value.at("shape").as_int64_array();
+    const std::vector<int64_t> offsets = value.at("data_offsets").as_int64_array();
+    BASIN_CHECK(offsets.size() == 2, what, ": field 'data_offsets' must be [begin, end], got ",
+                offsets.size(), " numbers");
+    for (const int64_t n : shape) BASIN_CHECK(n >= 0, what, ": shape holds the negative number ", n);
+    for (const int64_t n : offsets)
+      BASIN_CHECK(n >= 0, what, ": data_offsets holds the negative number ", n);
     Entry e;
     e.name = name;
-    BASIN_CHECK(parse_file_dtype(dtype->text, &e.dtype), what, ": unsupported dtype '",
-                dtype->text, "' (supported: F32, F64, I32, I64, U8)");
+    BASIN_CHECK(parse_file_dtype(dtype, &e.dtype), what, ": unsupported dtype '", dtype,
+                "' (supported: F32, F64, I32, I64, U8)");
     uint64_t numel = 1;
-    for (const uint64_t d : shape->ints) {
+    for (const int64_t n : shape) {
+      const auto d = static_cast<uint64_t>(n);
       // bytes = numel * (at most 8) must fit comfortably in 64 bits
       BASIN_CHECK(d == 0 || numel <= (uint64_t{1} << 56) / d, what, ": shape ",
                   "has too many elements");
       numel *= d;
       e.shape.push_back(static_cast<int64_t>(d));
     }
-    e.begin = offsets->ints[0];
-    e.end = offsets->ints[1];
+    e.begin = static_cast<uint64_t>(offsets[0]);
+    e.end = static_cast<uint64_t>(offsets[1]);
     BASIN_CHECK(e.begin <= e.end, what, ": data_offsets [", e.begin, ", ", e.end,
                 "] has begin after end");
     BASIN_CHECK(e.end <= data_size, what, ": data_offsets [", e.begin, ", ", e.end,
                 "] out of range: the data area holds ", data_size, " bytes");
     const uint64_t expected = numel * dtype_size(e.dtype);
-    BASIN_CHECK(e.end - e.begin == expected, what, ": dtype ", dtype->text, " x shape ",
+    BASIN_CHECK(e.end - e.begin == expected, what, ": dtype ", dtype, " x shape ",
                 shape_str(e.shape), " needs ", expected, " bytes but data_offsets span ",
                 e.end - e.begin);
     entries.push_back(std::move(e));

@@ -7,6 +7,7 @@
 # Probes already written are skipped (basin probe writes its JSON only when it is done), so the
 # script can be rerun as runs land.
 #   docs/study/probe_study.sh [BASIN] [STUDY] [OUT]   (defaults: build/basin, study/, docs/study/probe/)
+# POINTS_2D=0 skips the 2D surfaces (441 loss evaluations each; one seed's are enough for the figures).
 # Checkpoints are not committed (docs/study.md): probe in the sitting that trains the runs.
 set -euo pipefail
 BASIN=${1:-build/basin}
@@ -25,7 +26,7 @@ for sweep in sym asym; do
     [[ -f "$out" ]] && continue
     mkdir -p "$OUT/$sweep"
     extra=(--points-1d 0)
-    [[ $name == *optimizer=sgd* || $name == *optimizer=ncsam* ]] && extra=(--points-1d 0 --points-2d 21)
+    [[ $name == *optimizer=sgd* || $name == *optimizer=ncsam* ]] && extra=(--points-1d 0 --points-2d "${POINTS_2D:-21}")
     sgd_twin=${run/optimizer=ncsam/optimizer=sgd}
     if [[ $name == *optimizer=ncsam* ]] && finished "$sgd_twin"; then
       # The line from SGD's minimum (a = 0) to NCSAM's (a = 1), probed from the SGD side.
