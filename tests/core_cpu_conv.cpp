@@ -67,6 +67,14 @@ std::vector<ConvCase> cases() {
       {2, 30, 6, 5, 50, 3, 3, params(2, 2, 1, 1, 1, 1)},
       {4, 3, 5, 5, 49, 1, 1, params(1, 1, 0, 0, 1, 1)},
       {1, 2, 60, 55, 49, 3, 3, params(1, 1, 1, 1, 1, 1)},
+      // 3x3 stride 1 pad 1 on maps of 64+ pixels: the implicit GEMM
+      // (core/cpu/conv_implicit.h): odd channel counts, a non-square map, more
+      // than 256 rows of K (C_in*9 = 270, two k blocks), a map narrower than
+      // it is tall, and more outputs than one 48-column tile per row
+      {3, 5, 9, 8, 7, 3, 3, params(1, 1, 1, 1, 1, 1)},
+      {2, 30, 8, 9, 20, 3, 3, params(1, 1, 1, 1, 1, 1)},
+      {4, 3, 13, 5, 53, 3, 3, params(1, 1, 1, 1, 1, 1)},
+      {2, 17, 10, 11, 9, 3, 3, params(1, 1, 1, 1, 1, 1)},
   };
 }
 

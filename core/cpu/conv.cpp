@@ -1,7 +1,9 @@
-// CPU convolution by im2col + gemm. Samples are processed in groups whose
-// columns are concatenated, so each gemm is wide enough to run at full speed even
-// for small feature maps; the group size never depends on the thread count, which
-// keeps every result (the weight gradient's batch sum included) bit-reproducible.
+// CPU convolution by im2col + gemm, or for 3x3 stride-1 pad-1 layers by an
+// implicit gemm without a column buffer (core/cpu/conv_implicit.h). Samples are
+// processed in groups whose columns are concatenated, so each gemm is wide
+// enough to run at full speed even for small feature maps; the group size never
+// depends on the thread count, which keeps every result (the weight gradient's
+// batch sum included) bit-reproducible.
 #include "core/cpu/conv.h"
 
 #include <omp.h>
@@ -10,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu/conv_implicit.h"
 #include "core/cpu/gemm.h"
 #include "core/cpu/im2col.h"
 #include "core/error.h"
@@ -62,7 +65,7 @@ bool is_pointwise(const ConvShape& s, const Conv2dParams& p) {
 // Grows and is kept per calling thread: no large allocation in steady state.
 template <class T>
 T* scratch(int slot, size_t n) {
-  static thread_local std::vector<T> buffers[4];
+  static thread_local std::vector<T> buffers[5];
   std::vector<T>& b = buffers[slot];
   if (b.size() < n) b.resize(n);
   return b.data();
@@ -129,6 +132,17 @@ void gather_group(int64_t rows, int64_t plane, int64_t n0, int64_t g, const T* t
   }
 }
 
+// Samples [n0, n0+g) of the output gradient as one [C_out, g*OH*OW] matrix:
+// gy itself for one sample, else gathered into scratch slot 1.
+template <class T>
+const T* grouped_gy(const ConvShape& s, int64_t n0, int64_t g, const T* gy) {
+  const int64_t ohw = s.OH * s.OW;
+  if (g == 1) return gy + n0 * s.C_out * ohw;
+  T* buf = scratch<T>(1, static_cast<size_t>(s.C_out * g * ohw));
+  gather_group<T>(s.C_out, ohw, n0, g, gy, buf);
+  return buf;
+}
+
 // Inverse of gather_group, adding bias[row] on the way when bias is given.
 template <class T>
 void scatter_group(int64_t rows, int64_t plane, int64_t n0, int64_t g, const T* grouped,
@@ -177,12 +191,59 @@ void for_each_group(const ConvShape& s, int64_t g_max, bool allow_across, F body
 // they fit in this many elements; otherwise groups run in order.
 constexpr int64_t kMaxPartialElems = int64_t(1) << 23;
 
+// Where row (c, kh, kw) of the im2col matrix starts in the padded lines of
+// `channels` channels: the GEMM's row-offset table (per calling thread).
+const int64_t* tap_offsets(const PaddedGrid& G, int64_t channels) {
+  int64_t* offsets = scratch<int64_t>(0, static_cast<size_t>(channels * 9));
+  for (int64_t k = 0; k < channels * 9; ++k) offsets[k] = G.tap_offset(k / 9, k % 9);
+  return offsets;
+}
+
+// One 3x3 stride-1 convolution of a group of samples by the implicit GEMM
+// (core/cpu/conv_implicit.h): out[C_out', positions] = a[C_out', C_in'*9] * the
+// nine shifted views of the padded input lines, then the real positions are
+// written to y. a is the weight matrix (forward) or the flipped transposed one
+// (backward-input, where x is the output gradient).
+template <class T>
+void implicit_3x3_group(int64_t c_in, int64_t c_out, int64_t H, int64_t W, const T* a,
+                        const T* x, int64_t n0, int64_t g, const T* bias, T* y) {
+  const PaddedGrid G(H, W, g, gemm_b_tile_columns<T>());
+  T* lines = scratch<T>(0, static_cast<size_t>(c_in * G.ld));
+  fill_padded(G, c_in, n0, g, x, lines);
+  const int64_t K = c_in * 9;
+  T* out = scratch<T>(1, static_cast<size_t>(c_out * G.N));
+  gemm_offset_rows_b<T>(false, c_out, G.N, K, a, K, lines, tap_offsets(G, c_in), out, G.N);
+  extract_padded(G, c_out, n0, g, out, bias, y);
+}
+
+// The weight gradient of one group by the implicit GEMM: gw = gy * (the nine
+// shifted views of x)^T, both in the padded layout, where gy's zero pad
+// positions drop the outputs that are not real. gw is [C_out, C_in*9].
+template <class T>
+void implicit_3x3_weight_group(const ConvShape& s, const T* gy, const T* x, int64_t n0, int64_t g,
+                               T* gw) {
+  const PaddedGrid G(s.H, s.W, g, gemm_b_tile_columns<T>());
+  T* lines = scratch<T>(0, static_cast<size_t>(s.C_in * G.ld));
+  fill_padded(G, s.C_in, n0, g, x, lines);
+  T* gy_lines = scratch<T>(1, static_cast<size_t>(s.C_out * G.ld));
+  fill_padded(G, s.C_out, n0, g, gy, gy_lines);
+  const int64_t rows = s.C_in * 9;
+  gemm_offset_rows_b<T>(true, s.C_out, rows, G.N, gy_lines + G.front, G.ld, lines,
+                        tap_offsets(G, s.C_in), gw, rows);
+}
+
 }  // namespace
 
 template <class T>
 void conv2d_forward(const ConvShape& s, const Conv2dParams& p, const T* x, const T* w,
                     const T* bias, T* y) {
   if (s.N <= 0) return;
+  if (implicit_3x3_suits(s, p)) {
+    for_each_group(s, group_size(s), true, [&](int64_t, int64_t n0, int64_t g) {
+      implicit_3x3_group(s.C_in, s.C_out, s.H, s.W, w, x, n0, g, bias, y);
+    });
+    return;
+  }
   const int64_t ohw = s.OH * s.OW, rows = s.C_in * s.KH * s.KW;
   const bool pointwise = is_pointwise(s, p);
   for_each_group(s, group_size(s), true, [&](int64_t, int64_t n0, int64_t g) {
@@ -222,15 +283,23 @@ void conv2d_backward_input(const ConvShape& s, const Conv2dParams& p, const T* g
                            T* gx) {
   if (s.N <= 0) return;
   const int64_t ohw = s.OH * s.OW, hw = s.H * s.W, rows = s.C_in * s.KH * s.KW;
+  if (implicit_3x3_suits(s, p)) {
+    // gx = conv(gy, w'), w'[c, co, t] = w[co, c, 8 - t]: the adjoint of a
+    // centred 3x3 correlation is the correlation with the flipped kernel.
+    T* wt = scratch<T>(4, static_cast<size_t>(s.C_in * s.C_out * 9));
+    for (int64_t c = 0; c < s.C_in; ++c)
+      for (int64_t co = 0; co < s.C_out; ++co)
+        for (int64_t t = 0; t < 9; ++t)
+          wt[(c * s.C_out + co) * 9 + t] = w[(co * s.C_in + c) * 9 + 8 - t];
+    for_each_group(s, group_size(s), true, [&](int64_t, int64_t n0, int64_t g) {
+      implicit_3x3_group<T>(s.C_out, s.C_in, s.H, s.W, wt, gy, n0, g, nullptr, gx);
+    });
+    return;
+  }
   const bool pointwise = is_pointwise(s, p);
   for_each_group(s, group_size(s), true, [&](int64_t, int64_t n0, int64_t g) {
     const int64_t cols = g * ohw;
-    const T* gyg = gy + n0 * s.C_out * ohw;
-    if (g > 1) {
-      T* buf = scratch<T>(1, static_cast<size_t>(s.C_out * cols));
-      gather_group<T>(s.C_out, ohw, n0, g, gy, buf);
-      gyg = buf;
-    }
+    const T* gyg = grouped_gy(s, n0, g, gy);
     if (pointwise && g == 1) {
       gemm<T>(true, false, rows, cols, s.C_out, T(1), w, rows, gyg, cols, T(0),
               gx + n0 * s.C_in * hw, cols);
@@ -269,22 +338,22 @@ void conv2d_backward_weight(const ConvShape& s, const Conv2dParams& p, const T* 
   // folded into a running sum: same bits either way.
   const bool keep_partials = groups * wsize <= kMaxPartialElems;
   T* partials = scratch<T>(2, static_cast<size_t>((keep_partials ? groups : 2) * wsize));
+  const bool implicit = implicit_3x3_suits(s, p);
   for_each_group(s, g_max, keep_partials, [&](int64_t gi, int64_t n0, int64_t g) {
-    const int64_t cols = g * ohw;
-    const T* gyg = gy + n0 * s.C_out * ohw;
-    if (g > 1) {
-      T* buf = scratch<T>(1, static_cast<size_t>(s.C_out * cols));
-      gather_group<T>(s.C_out, ohw, n0, g, gy, buf);
-      gyg = buf;
-    }
-    const T* col = x + n0 * s.C_in * ohw;
-    if (!(pointwise && g == 1)) {
-      T* buf = scratch<T>(0, static_cast<size_t>(rows * cols));
-      im2col_group(s, p, x, n0, g, buf);
-      col = buf;
-    }
     T* out = keep_partials ? partials + gi * wsize : partials + (gi == 0 ? 0 : wsize);
-    gemm<T>(false, true, s.C_out, rows, cols, T(1), gyg, cols, col, cols, T(0), out, rows);
+    if (implicit) {
+      implicit_3x3_weight_group(s, gy, x, n0, g, out);
+    } else {
+      const int64_t cols = g * ohw;
+      const T* gyg = grouped_gy(s, n0, g, gy);
+      const T* col = x + n0 * s.C_in * ohw;
+      if (!(pointwise && g == 1)) {
+        T* buf = scratch<T>(0, static_cast<size_t>(rows * cols));
+        im2col_group(s, p, x, n0, g, buf);
+        col = buf;
+      }
+      gemm<T>(false, true, s.C_out, rows, cols, T(1), gyg, cols, col, cols, T(0), out, rows);
+    }
     if (!keep_partials && gi > 0)
       for (int64_t i = 0; i < wsize; ++i) partials[i] += out[i];
   });

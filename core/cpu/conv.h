@@ -1,5 +1,5 @@
 // CPU 2-D convolution (NCHW, groups = 1) forward and both backward passes, by
-// im2col + gemm (or a direct loop where that is faster), parallel over OpenMP.
+// im2col + gemm, or an implicit gemm for 3x3 stride-1 layers, parallel over OpenMP.
 #pragma once
 #include <cstdint>
 

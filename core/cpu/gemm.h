@@ -45,4 +45,17 @@ template <class T>
 void gemm_packed_b(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                    const T* packed_b, T beta, T* C, int64_t ldc);
 
+// C[M,N] = A[M,K] * op(B) where B is given by where its rows start (they may
+// overlap: the implicit convolution's shifted views of one line). Without
+// trans_b, row k of B (N long) starts at B + b_rows[k] and is read in place a
+// whole column tile at a time: every row must be readable up to column
+// round_up(N, gemm_b_tile_columns<T>()). With trans_b, op(B) = B^T and row j of
+// B (K long, column j of op(B)) starts at B + b_rows[j].
+template <class T>
+void gemm_offset_rows_b(bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+                        const T* B, const int64_t* b_rows, T* C, int64_t ldc);
+
+template <class T>
+int64_t gemm_b_tile_columns();
+
 }  // namespace basin::cpu

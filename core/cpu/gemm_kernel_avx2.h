@@ -12,12 +12,14 @@ struct Avx2KernelF32 {
   static constexpr int MR = 6, NR = 16;
 
   // Same contract as generic_micro_kernel (core/cpu/gemm_kernel_generic.h).
-  static void run(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,
-                  float* __restrict c, int64_t ldc, float beta) {
+  template <class Rows>
+  static void run(int64_t kc, const float* __restrict a, Rows b_row, float* __restrict c,
+                  int64_t ldc, float beta) {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; ++k) {
+      const float* b = b_row(k);
       const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
       for (int i = 0; i < MR; ++i) {
@@ -26,7 +28,6 @@ struct Avx2KernelF32 {
         acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
       }
       a += MR;
-      b += ldb;
     }
     const __m256 vbeta = _mm256_set1_ps(beta);
 #pragma GCC unroll 6

@@ -14,12 +14,14 @@ struct Avx512KernelF32 {
   static constexpr int MR = 8, NR = 48;
 
   // Same contract as generic_micro_kernel (core/cpu/gemm_kernel_generic.h).
-  static void run(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,
-                  float* __restrict c, int64_t ldc, float beta) {
+  template <class Rows>
+  static void run(int64_t kc, const float* __restrict a, Rows b_row, float* __restrict c,
+                  int64_t ldc, float beta) {
     __m512 acc[MR][3];
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = acc[i][2] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; ++k) {
+      const float* b = b_row(k);
       const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16),
                    b2 = _mm512_loadu_ps(b + 32);
 #pragma GCC unroll 8
@@ -30,7 +32,6 @@ struct Avx512KernelF32 {
         acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);
       }
       a += MR;
-      b += ldb;
     }
     const __m512 vbeta = _mm512_set1_ps(beta);
 #pragma GCC unroll 8

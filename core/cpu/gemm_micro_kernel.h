@@ -4,6 +4,7 @@
 // DotKernel<T> is the in-place A * B^T kernel of core/cpu/gemm_dot.h where the
 // ISA has one (DotKernel<T>::available).
 #pragma once
+#include "core/cpu/gemm_b_rows.h"
 #include "core/cpu/gemm_kernel_generic.h"
 #include "core/cpu/isa.h"
 #if defined(BASIN_CPU_AVX512)
@@ -17,8 +18,9 @@ namespace basin::cpu {
 template <class T, int MR_, int NR_>
 struct GenericKernel {
   static constexpr int MR = MR_, NR = NR_;
-  static void run(int64_t kc, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, T beta) {
-    generic_micro_kernel<T, MR, NR>(kc, a, b, ldb, c, ldc, beta);
+  template <class Rows>
+  static void run(int64_t kc, const T* a, Rows b_row, T* c, int64_t ldc, T beta) {
+    generic_micro_kernel<T, MR, NR>(kc, a, b_row, c, ldc, beta);
   }
 };
 

@@ -15,12 +15,12 @@ namespace basin::cpu {
 
 constexpr bool kHasTranspose8x8 = true;
 
-// dst[j * ld_dst + i] = alpha * src[i * ld_src + j] for i, j in [0, 8).
-inline void transpose8x8(const float* src, int64_t ld_src, float* dst, int64_t ld_dst,
-                         float alpha) {
+// dst[j * ld_dst + i] = alpha * src_row(i)[j] for i, j in [0, 8).
+template <class Rows>
+inline void transpose8x8_rows(Rows src_row, float* dst, int64_t ld_dst, float alpha) {
   const __m256 a = _mm256_set1_ps(alpha);
   __m256 r[8], t[8], u[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_mul_ps(a, _mm256_loadu_ps(src + i * ld_src));
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_mul_ps(a, _mm256_loadu_ps(src_row(i)));
   // t: pairs of rows interleaved; u: four rows' elements j and j+4 side by side.
   for (int i = 0; i < 8; i += 2) {
     t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
@@ -38,6 +38,12 @@ inline void transpose8x8(const float* src, int64_t ld_src, float* dst, int64_t l
   }
 }
 
+// dst[j * ld_dst + i] = alpha * src[i * ld_src + j] for i, j in [0, 8).
+inline void transpose8x8(const float* src, int64_t ld_src, float* dst, int64_t ld_dst,
+                         float alpha) {
+  transpose8x8_rows([=](int i) { return src + i * ld_src; }, dst, ld_dst, alpha);
+}
+
 }  // namespace basin::cpu
 
 #else
@@ -48,7 +54,9 @@ namespace basin::cpu {
 
 constexpr bool kHasTranspose8x8 = false;
 
-// Never called without AVX (guarded by kHasTranspose8x8); keeps the call sites compiling.
+// Never called without AVX (guarded by kHasTranspose8x8); keep the call sites compiling.
+template <class Rows>
+inline void transpose8x8_rows(Rows, float*, int64_t, float) {}
 inline void transpose8x8(const float*, int64_t, float*, int64_t, float) {}
 
 }  // namespace basin::cpu
