@@ -244,17 +244,20 @@ void blocked_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T
           for (int64_t s = s_begin; s < s_end; ++s) {
             const int64_t j = jc + s * NR;
             const int nr = static_cast<int>(std::min<int64_t>(NR, N - j));
-            const bool direct = direct_b && nr == NR;
-            const T* b_sliver = direct ? B + pc * ldb + j : Bblock + s * NR * kc;
-            const StridedRows<T> strided{b_sliver, direct ? ldb : NR};
-            const OffsetRows<T> offset{B + j, b_rows + pc};
-            for (int64_t ir = 0; ir < mc; ir += MR) {
-              const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
-              T* c_tile = C + (ic + ir) * ldc + j;
-              if (in_place_rows)
-                micro_kernel<T>(kc, Ap + ir * kc, offset, c_tile, ldc, mr, nr, beta_here);
-              else
-                micro_kernel<T>(kc, Ap + ir * kc, strided, c_tile, ldc, mr, nr, beta_here);
+            auto multiply_sliver = [&](const auto& b_rows_of_sliver) {
+              for (int64_t ir = 0; ir < mc; ir += MR) {
+                const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+                micro_kernel<T>(kc, Ap + ir * kc, b_rows_of_sliver, C + (ic + ir) * ldc + j, ldc, mr,
+                                nr, beta_here);
+              }
+            };
+            // Only the accessor this path reads is formed: the other's base may be null.
+            if (in_place_rows) {
+              multiply_sliver(OffsetRows<T>{B + j, b_rows + pc});
+            } else if (direct_b && nr == NR) {
+              multiply_sliver(StridedRows<T>{B + pc * ldb + j, ldb});
+            } else {
+              multiply_sliver(StridedRows<T>{Bblock + s * NR * kc, NR});
             }
           }
         }
