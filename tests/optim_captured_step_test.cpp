@@ -23,18 +23,10 @@ using namespace optim_test;
 namespace {
 
 OptimConfig config_for(const std::string& method) {
-  OptimConfig c;
-  c.method = method;
-  c.lr = 0.1;
-  c.momentum = 0.9;
-  c.weight_decay = 1e-3;
+  OptimConfig c = tiny_config(method);
   c.schedule = "cosine";  // lr changes every step: a value baked into a launch would show
   c.lr_warmup_steps = 2;
   c.epochs = 2;
-  c.steps_per_epoch = 3;
-  c.warmup_epochs = 0;
-  c.rho = 0.1;
-  c.r_flip = 0.25;
   return c;
 }
 

@@ -22,17 +22,7 @@ namespace {
 const char* const kMethods[] = {"sgd", "sam", "asam", "ncsam", "casam"};
 
 OptimConfig config_for(const std::string& method) {
-  OptimConfig c;
-  c.method = method;
-  c.lr = 0.1;
-  c.momentum = 0.9;
-  c.weight_decay = 1e-3;
-  c.schedule = "constant";
-  c.epochs = 4;
-  c.steps_per_epoch = 3;
-  c.warmup_epochs = 0;
-  c.rho = 0.1;
-  c.r_flip = 0.25;
+  OptimConfig c = tiny_config(method);
   c.max_consecutive_skips = 3;
   return c;
 }

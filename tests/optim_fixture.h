@@ -14,6 +14,7 @@
 #include "nn/batch_norm.h"
 #include "nn/layers.h"
 #include "nn/module.h"
+#include "optim/config.h"
 
 namespace optim_test {
 
@@ -46,6 +47,23 @@ inline std::shared_ptr<basin::nn::Sequential> make_tiny_model(uint64_t seed) {
     conv->bias.copy_(basin::mul(basin::randn({3}, gen, DType::F64), 0.2));
   }
   return model;
+}
+
+// The step tests' common configuration on the tiny model: lr 0.1, momentum 0.9,
+// weight decay 1e-3, a constant schedule over 4 epochs of 3 steps, rho 0.1, r_flip 0.25.
+inline basin::optim::OptimConfig tiny_config(const std::string& method) {
+  basin::optim::OptimConfig c;
+  c.method = method;
+  c.lr = 0.1;
+  c.momentum = 0.9;
+  c.weight_decay = 1e-3;
+  c.schedule = "constant";
+  c.epochs = 4;
+  c.steps_per_epoch = 3;
+  c.warmup_epochs = 0;
+  c.rho = 0.1;
+  c.r_flip = 0.25;
+  return c;
 }
 
 inline Tensor random_images(int64_t n, basin::Generator& gen) {
