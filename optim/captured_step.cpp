@@ -25,12 +25,6 @@ StepScalars copy_out(const StepScalars& s) {
   return out;
 }
 
-std::string shape_text(const Shape& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
 }  // namespace
 
 std::string CapturedStep::refusal(const Optimizer& optimizer) {
@@ -84,8 +78,8 @@ StepResult CapturedStep::step(const Tensor& x, const StepInput& input) {
   const Kind kind = kind_of(x, input);
   if (work_ && !(kind == kind_)) {
     BASIN_CHECK(kind.x_shape == kind_.x_shape && kind.batch == kind_.batch,
-                "--cuda-graph: this step's batch is ", shape_text(kind.x_shape), " with ", kind.batch,
-                " labels, the captured graph was made for ", shape_text(kind_.x_shape), " with ", kind_.batch,
+                "--cuda-graph: this step's batch is ", shape_str(kind.x_shape), " with ", kind.batch,
+                " labels, the captured graph was made for ", shape_str(kind_.x_shape), " with ", kind_.batch,
                 "; a captured step needs every plain step's batch the same shape (an epoch's last, "
                 "partial batch reads back and runs eagerly)");
     drop_graph();  // the method's phase changed (warm-up over, s(t) > 0): warm up again
